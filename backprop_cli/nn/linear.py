@@ -1,0 +1,123 @@
+"""Affine and shape-only layers: Linear, Identity, Reshape/View, Flatten."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .init import init_bias, init_weight, make_rng
+from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
+
+
+class Linear(Module):
+    """``y = x @ W.T + b``, with ``W`` shaped ``(out_features, in_features)``.
+
+    Shape: ``(N, in_features) -> (N, out_features)``.
+    Example: ``Linear(784, 256)`` maps a batch of flattened 28x28 images to 256 features.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear sizes must be positive, got ({in_features}, {out_features})")
+        rng = make_rng(rng)
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        self.weight = self.add_parameter(
+            "weight", init_weight(init, (out_features, in_features), in_features, out_features, rng, dtype))
+        self.has_bias = bias
+        if bias:
+            self.add_parameter("bias", init_bias(init, out_features, in_features, rng, dtype))
+
+    def update_output(self, input):
+        check_array("Linear", input, 2, f"(N, {self.in_features})")
+        if input.shape[1] != self.in_features:
+            raise ShapeError(f"Linear expected input (N, {self.in_features}), got {shape_str(input.shape)}")
+        out = input @ self._params["weight"].T
+        if self.has_bias:
+            out += self._params["bias"]
+        return out
+
+    def update_grad_input(self, input, grad_output):
+        """``grad_input = grad_output @ W``."""
+        self._check_grad_output(input, grad_output)
+        return grad_output @ self._params["weight"]
+
+    def acc_grad_parameters(self, input, grad_output, scale=1.0):
+        """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``."""
+        self._check_grad_output(input, grad_output)
+        gw = grad_output.T @ input
+        if scale != 1.0:
+            gw *= scale
+        self._grads["weight"] += gw
+        if self.has_bias:
+            self._grads["bias"] += scale * grad_output.sum(axis=0)
+
+    def _check_grad_output(self, input, grad_output):
+        if grad_output.shape != (input.shape[0], self.out_features):
+            raise ShapeError(f"Linear expected grad_output ({input.shape[0]}, {self.out_features}), "
+                             f"got {shape_str(grad_output.shape)}")
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}"
+                + ("" if self.has_bias else ", bias=False"))
+
+
+class Identity(Module):
+    """``y = x``. Shape: any -> the same."""
+
+    def update_output(self, input):
+        return input
+
+    def update_grad_input(self, input, grad_output):
+        """``grad_input = grad_output``."""
+        return grad_output
+
+
+class Reshape(Module):
+    """Reshape each sample, keeping the batch axis: ``(N, *in) -> (N, *shape)``.
+
+    One entry of ``shape`` may be -1 (inferred). Torch7 ``nn.Reshape`` / ``nn.View``.
+    Example: ``Reshape(1, 28, 28)`` turns ``(N, 784)`` into images for a convolution.
+    """
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if not shape or sum(1 for s in shape if s == -1) > 1 or any(s == 0 or s < -1 for s in shape):
+            raise ValueError(f"{type(self).__name__} needs positive sizes and at most one -1, got {shape}")
+        self.shape = tuple(int(s) for s in shape)
+
+    def update_output(self, input):
+        check_array(type(self).__name__, input, tuple(range(1, 8)), "(N, ...)")
+        per_sample = math.prod(input.shape[1:])
+        known = math.prod(s for s in self.shape if s != -1)
+        if (-1 in self.shape and per_sample % known) or (-1 not in self.shape and known != per_sample):
+            raise ShapeError(f"{type(self).__name__}{shape_str(self.shape)} cannot hold samples of "
+                             f"{shape_str(input.shape[1:])} ({per_sample} values), got {shape_str(input.shape)}")
+        return input.reshape((input.shape[0],) + self.shape)
+
+    def update_grad_input(self, input, grad_output):
+        """``grad_input = grad_output`` reshaped back to the input's shape."""
+        return grad_output.reshape(input.shape)
+
+    def extra_repr(self):
+        return ", ".join(str(s) for s in self.shape)
+
+
+class View(Reshape):
+    """Same as :class:`Reshape` (Torch7 distinguishes copy from view; numpy reshapes view when it can)."""
+
+
+class Flatten(Module):
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)``."""
+
+    def update_output(self, input):
+        check_array("Flatten", input, tuple(range(1, 8)), "(N, ...)")
+        return input.reshape(input.shape[0], -1)
+
+    def update_grad_input(self, input, grad_output):
+        """``grad_input = grad_output`` reshaped back to the input's shape."""
+        return grad_output.reshape(input.shape)

@@ -1,0 +1,266 @@
+"""The contract every layer and loss follows, defined once (Torch7 ``nn.Module`` / ``nn.Criterion``).
+
+A module maps ``input -> output``. Backpropagation through it is two separate questions:
+
+* ``update_grad_input(input, grad_output)``: given dLoss/dOutput, return dLoss/dInput
+  (Torch7 ``updateGradInput``; the result is *a derivative*, never new weights);
+* ``acc_grad_parameters(input, grad_output, scale)``: *add* ``scale * dLoss/dParameter`` into the
+  gradient arrays (Torch7 ``accGradParameters``); calling it twice doubles the gradients.
+
+``backward`` is the two in sequence. New weights only come from ``update_parameters(lr)`` or an
+optimizer in :mod:`backprop_cli.optim`, which reads the parallel lists given by ``parameters()``.
+
+A layer without parameters overrides ``update_output`` and ``update_grad_input`` and nothing more;
+a layer with parameters registers them with ``add_parameter`` and also overrides
+``acc_grad_parameters``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+class ShapeError(ValueError):
+    """An array reached a module with a shape (or rank) it cannot take."""
+
+
+def shape_str(shape) -> str:
+    """``(32, 28, 28)`` for a tuple; used in every shape message so they all read alike."""
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.ndarray:
+    """Check that ``x`` is a floating array of the given rank; ``expected`` reads like ``(N, 784)``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} expected a numpy array {expected}, got {type(x).__name__}")
+    ranks = (ndim,) if isinstance(ndim, int) else ndim
+    if x.ndim not in ranks:
+        raise ShapeError(f"{name} expected input {expected}, got {shape_str(x.shape)}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} expected a floating-point input {expected}, got dtype {x.dtype}")
+    return x
+
+
+class Module(ABC):
+    """Base class of every layer and container.
+
+    Shape: defined by each subclass; arrays are batch-first.
+    Example::
+
+        y = layer.forward(x)                       # output, cached in layer.output
+        gx = layer.backward(x, dloss_dy)           # dLoss/dx; parameter grads accumulated
+        layer.update_parameters(0.1)               # w -= 0.1 * dLoss/dw
+    """
+
+    training: bool
+    output: np.ndarray | None
+    grad_input: np.ndarray | None
+
+    def __init__(self) -> None:
+        self.training = True
+        self.output = None
+        self.grad_input = None
+        self._params: dict[str, np.ndarray] = {}
+        self._grads: dict[str, np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
+
+    # ----------------------------------------------------------------- the contract
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        """Compute the output (Torch7 ``forward``/``updateOutput``) and cache it in ``self.output``."""
+        self.output = self.update_output(input)
+        return self.output
+
+    __call__ = forward
+
+    def backward(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """``update_grad_input`` then ``acc_grad_parameters``; returns dLoss/dInput.
+
+        ``input`` must be the array last given to ``forward`` (modules cache what backward needs).
+        """
+        self.grad_input = self.update_grad_input(input, grad_output)
+        self.acc_grad_parameters(input, grad_output, scale)
+        return self.grad_input
+
+    @abstractmethod
+    def update_output(self, input: np.ndarray) -> np.ndarray:
+        """Return the output for ``input`` (Torch7 ``updateOutput``)."""
+
+    @abstractmethod
+    def update_grad_input(self, input: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+        """Return dLoss/dInput from dLoss/dOutput (Torch7 ``updateGradInput``)."""
+
+    def acc_grad_parameters(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0) -> None:
+        """Add ``scale * dLoss/dParameter`` into each gradient (Torch7 ``accGradParameters``)."""
+
+    # ----------------------------------------------------------------- parameters
+    def add_parameter(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register a parameter and a zeroed gradient of the same shape and dtype."""
+        self._params[name] = value
+        self._grads[name] = np.zeros_like(value)
+        return value
+
+    def add_buffer(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register state that is saved with the weights but not trained (running statistics)."""
+        self._buffers[name] = value
+        return value
+
+    def children(self) -> list[Module]:
+        """Direct sub-modules; containers override this."""
+        return []
+
+    def modules(self) -> Iterator[Module]:
+        """This module, then every descendant, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """``(dotted name, parameter, gradient)`` for every parameter, e.g. ``("0.weight", W, dW)``."""
+        for name, value in self._params.items():
+            yield prefix + name, value, self._grads[name]
+        for i, child in enumerate(self.children()):
+            yield from child.named_parameters(f"{prefix}{i}.")
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name, value in self._buffers.items():
+            yield prefix + name, value
+        for i, child in enumerate(self.children()):
+            yield from child.named_buffers(f"{prefix}{i}.")
+
+    def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Two parallel lists, ``(params, grads)`` (Torch7 ``parameters()``); optimizers consume them."""
+        named = list(self.named_parameters())
+        return [p for _, p, _ in named], [g for _, _, g in named]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for _, p, _ in self.named_parameters())
+
+    def zero_grad_parameters(self) -> None:
+        """Set every gradient to zero (Torch7 ``zeroGradParameters``)."""
+        for _, _, grad in self.named_parameters():
+            grad.fill(0)
+
+    def update_parameters(self, learning_rate: float) -> None:
+        """Plain gradient descent, ``w -= lr * dLoss/dw`` (Torch7 ``updateParameters``)."""
+        for _, param, grad in self.named_parameters():
+            param -= learning_rate * grad
+
+    # ----------------------------------------------------------------- mode and dtype
+    def train(self, mode: bool = True) -> Module:
+        """Training mode: Dropout drops, BatchNorm uses batch statistics (Torch7 ``training()``)."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def evaluate(self) -> Module:
+        """Evaluation mode (Torch7 ``evaluate()``)."""
+        return self.train(False)
+
+    def to(self, dtype) -> Module:
+        """Convert parameters, gradients and buffers to ``dtype`` (e.g. float64 for gradcheck).
+
+        Arrays are replaced, so build optimizers after calling this.
+        """
+        dtype = np.dtype(dtype)
+        for m in self.modules():
+            for table in (m._params, m._grads, m._buffers):
+                for name, value in table.items():
+                    table[name] = value.astype(dtype)
+            m._convert_extra(dtype)
+        return self
+
+    def _convert_extra(self, dtype: np.dtype) -> None:
+        """Hook for attributes outside the three tables that must follow ``to(dtype)``."""
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        for _, p, _ in self.named_parameters():
+            return p.dtype
+        return None
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Named copies of every parameter and buffer (``"0.weight"``, ``"2.running_mean"``)."""
+        state = {name: p.copy() for name, p, _ in self.named_parameters()}
+        state.update({name: b.copy() for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy named arrays in place (optimizers keep their references).
+
+        Raises ``ValueError`` listing every missing, unexpected or mis-shaped name at once.
+        """
+        targets = {name: p for name, p, _ in self.named_parameters()}
+        targets.update(dict(self.named_buffers()))
+        problems = [f"{name}: missing" for name in targets if name not in state]
+        problems += [f"{name}: unexpected" for name in state if name not in targets]
+        for name, target in targets.items():
+            if name in state and np.shape(state[name]) != target.shape:
+                problems.append(
+                    f"{name}: expected shape {shape_str(target.shape)}, got {shape_str(np.shape(state[name]))}"
+                )
+        if problems:
+            raise ValueError("state does not fit the model: " + "; ".join(problems))
+        for name, target in targets.items():
+            np.copyto(target, state[name], casting="same_kind")
+
+    # ----------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Criterion(ABC):
+    """Base class of every loss (Torch7 ``nn.Criterion``).
+
+    ``forward(output, target) -> float`` is the loss; ``backward(output, target) -> grad_output`` is
+    dLoss/dOutput, the array handed to the model's ``backward``. ``reduction="mean"`` divides the
+    summed per-element (or per-sample) loss by the count each subclass documents; ``"sum"`` does not.
+    """
+
+    #: ``"classification"`` for criterions whose targets are class indices, else ``"regression"``.
+    task = "regression"
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"{type(self).__name__} reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+        self.output: float | None = None
+        self.grad_input: np.ndarray | None = None
+
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
+        """The loss value (Torch7 ``forward``/``updateOutput``)."""
+        self.output = float(self.update_output(output, target))
+        return self.output
+
+    __call__ = forward
+
+    def backward(self, output: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """dLoss/dOutput (Torch7 ``backward``/``updateGradInput``)."""
+        self.grad_input = self.update_grad_input(output, target)
+        return self.grad_input
+
+    @abstractmethod
+    def update_output(self, output: np.ndarray, target: np.ndarray) -> float:
+        """Return the loss."""
+
+    @abstractmethod
+    def update_grad_input(self, output: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Return dLoss/dOutput, shaped like ``output``."""
+
+    def to(self, dtype) -> Criterion:
+        """Convert any weight arrays (class weights) to ``dtype``; most criterions hold none."""
+        return self
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
