@@ -129,7 +129,7 @@ class Residual(Module):
         return "Residual(\n  " + repr(self.block).replace("\n", "\n  ") + "\n)"
 
 
-def first_non_finite(model: Module, input: np.ndarray) -> str | None:
+def first_non_finite(model: Module) -> str | None:
     """Name the first layer (in forward order) whose cached output, or gradient, is not finite."""
     layers = model.layers if isinstance(model, Sequential) else [model]
     for i, layer in enumerate(layers):

@@ -30,8 +30,8 @@ class ShapeError(ValueError):
 
 
 def shape_str(shape) -> str:
-    """``(32, 28, 28)`` for a tuple; used in every shape message so they all read alike."""
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    """``(32, 28, 28)`` (and ``(32,)``) for a tuple; used in every shape message so they all read alike."""
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.ndarray:

@@ -1,0 +1,378 @@
+"""The ``backprop`` command: a thin Typer layer. It parses, calls the library, renders with rich.
+
+Every mistake in a config, data file, checkpoint or flag is shown as one red line on stderr with a
+non-zero exit (1; 2 for command-line usage); ``--debug`` shows the Python traceback instead. Heavy
+imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import click
+import typer
+
+from . import __version__
+
+app = typer.Typer(name="backprop", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Train Torch7-style neural networks in numpy from a YAML config, and see what "
+                       "backpropagation computes.\n\nExample: backprop train configs/digits_mlp.yaml")
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"backprop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors.")) -> None:
+    _state["debug"] = debug
+
+
+# ---------------------------------------------------------------------------- errors at the edge
+def _err(message: str) -> None:
+    from rich.markup import escape
+
+    from .render import make_console
+    console = make_console(stderr=True)
+    for line in str(message).splitlines() or [""]:
+        console.print(f"[bold red]error:[/bold red] {escape(line)}")
+
+
+def _fail(message: str, code: int = 1):
+    _err(message)
+    raise typer.Exit(code)
+
+
+def _edge(command):
+    """Translate the errors a user can cause into one line and an exit code; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .errors import BackpropError
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit):
+            raise
+        except BackpropError as err:
+            if _state["debug"]:
+                raise
+            _fail(str(err))
+        except (ValueError, TypeError) as err:
+            if _state["debug"]:
+                raise
+            _fail(str(err))
+        except OSError as err:
+            if _state["debug"]:
+                raise
+            _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+SET_HELP = "Override a config key by its dotted path, e.g. --set training.epochs=3 optimizer.lr=0.05."
+
+
+def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None = None) -> list[str]:
+    items = list(set_ or []) + list(extra or [])
+    for item in extra or []:
+        if "=" not in item:
+            raise click.UsageError(f"unexpected argument {item!r}; overrides look like KEY=VALUE")
+    return items + ([f"seed={seed}"] if seed is not None else [])
+
+
+# ---------------------------------------------------------------------------- train
+@app.command()
+@_edge
+def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
+          extra: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="More --set overrides."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<name>)."),
+          resume: Optional[Path] = typer.Option(None, "--resume", metavar="CKPT",
+                                                help="Continue the run in this checkpoint up to the config's epochs."),
+          seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
+          force: bool = typer.Option(False, "--force", help="Overwrite the results of an existing run directory."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Plain lines, no progress bar.")) -> None:
+    """Train the model a config describes; write last.npz, best.npz, config.yaml and metrics.csv.
+
+    Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
+    """
+    from .config import load_config
+    from .experiment import RunDirectory, build, load_data, make_trainer
+    from .experiment import resume as resume_from
+    from .render import TrainingReport, make_console, plain_output
+    from .train import Interrupted, evaluate
+
+    cfg = load_config(config, _overrides(set_, extra, seed))
+    console = make_console()
+    run_dir = Path(out or (resume.parent if resume else None) or cfg.output or Path("runs") / cfg.name)
+    data = load_data(cfg)
+    model, criterion = build(cfg, data.input_shape)
+    run = RunDirectory(run_dir, cfg, data)
+    trainer = make_trainer(cfg, model, criterion, validation=data.val is not None)
+    if resume is not None:
+        resume_from(trainer, resume)
+    elif run.existing() and not force:
+        _fail(f"{run_dir} already holds {', '.join(run.existing())}; pass --force to overwrite, "
+              f"--out DIR for a new run, or --resume {run_dir / 'last.npz'} to continue")
+    run.start()
+    epochs = cfg.training.epochs
+    report = TrainingReport(console, epochs, plain_output(console, quiet))
+    trainer.callbacks = [run, report]
+    if trainer.epoch >= epochs and not trainer.mid_epoch:
+        console.print(f"{resume} has already trained {trainer.epoch} of {epochs} epochs; nothing to do")
+        return
+    previous = _install_stop_handlers(trainer)
+    try:
+        trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()), epochs=epochs)
+    except Interrupted as stop:
+        report.close()
+        path = run.save(trainer, "last.npz")
+        _err(f"{stop.signal_name}: stopped at epoch {trainer.epoch + 1}, step {trainer.step}; "
+             f"checkpoint written to {path}")
+        _err(f"resume with: backprop train {config} --resume {path}")
+        raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
+    finally:
+        report.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    rows = {name: evaluate(model, criterion, ds.x, ds.y)
+            for name, ds in (("train", data.train), ("validation", data.val), ("test", data.test)) if ds is not None}
+    _print_results(console, trainer, rows, run)
+
+
+def _install_stop_handlers(trainer) -> dict:
+    """SIGINT/SIGTERM ask the trainer to stop after the current step; a second signal changes nothing."""
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            _err("already stopping: finishing the step and writing the checkpoint")
+            return
+        trainer.stop_requested = signal.Signals(signum).name
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _print_results(console, trainer, rows, run) -> None:
+    from .render import results_table
+    reason = trainer.stop_reason or "completed"
+    console.print(results_table(rows, title=f"after epoch {trainer.epoch} ({reason})"))
+    if trainer.best_epoch is not None:
+        console.print(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
+    for name in ("last.npz", "best.npz", "metrics.csv", "config.yaml"):
+        if (run.path / name).exists():
+            console.print(f"wrote {run.path / name}")
+
+
+# ---------------------------------------------------------------------------- eval, predict
+def _eval_data(restored, data: Path | None, labels: Path | None, with_labels: bool = True):
+    """The dataset to score: ``--data`` read like the training data, else the config's test set."""
+    from .data import load_dataset
+    from .experiment import read_split
+    cfg = restored.config
+    if data is None:
+        dataset = read_split(cfg, "test", restored.task, restored.classes)
+        if dataset is None:
+            _fail(f"the checkpoint's config has no data.test; pass --data FILE")
+    else:
+        dataset = load_dataset(data, labels=labels, format=None if cfg.data.format == "auto" else cfg.data.format,
+                               task=restored.task, label_column=cfg.data.label_column if with_labels else None,
+                               header=cfg.data.header, classes=restored.classes)
+    x = restored.normalizer.apply(dataset.x).astype(cfg.training.dtype, copy=False)
+    if x.shape[1:] != restored.input_shape:
+        _fail(f"{dataset.source}: samples of shape {tuple(x.shape[1:])}, but the model takes {restored.input_shape}")
+    return dataset, x
+
+
+@app.command("eval")
+@_edge
+def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
+          data: Optional[Path] = typer.Option(None, "--data", help="Data to score (default: the config's test set)."),
+          labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for IDX --data."),
+          as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables.")) -> None:
+    """Loss and metrics of saved weights, with a confusion matrix for classifiers.
+
+    Example: backprop eval runs/digits_mlp/best.npz --json
+    """
+    import numpy as np
+
+    from .experiment import restore
+    from .render import confusion_table, make_console, results_table
+    from .train import evaluate, predictions
+
+    restored = restore(checkpoint)
+    dataset, x = _eval_data(restored, data, labels)
+    metrics = evaluate(restored.model, restored.criterion, x, dataset.y)
+    result = {"checkpoint": str(checkpoint), "data": dataset.source, "samples": len(x), "epoch": restored.checkpoint.meta["epoch"], **metrics}
+    matrix = None
+    if restored.task == "classification":
+        k = len(restored.classes)
+        pred = predictions(_forward(restored, x), "classification")
+        matrix = np.bincount(dataset.y * k + pred, minlength=k * k).reshape(k, k)
+        result["classes"] = restored.classes
+        result["confusion_matrix"] = matrix.tolist()
+        result["recall"] = {c: (float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None)
+                            for i, c in enumerate(restored.classes)}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console = make_console()
+    console.print(results_table({Path(dataset.source).name: metrics}, title=f"{checkpoint} (epoch {result['epoch']})"))
+    if matrix is not None:
+        console.print(confusion_table(matrix, restored.classes))
+
+
+def _forward(restored, x, batch_size: int = 1024):
+    import numpy as np
+    restored.model.evaluate()
+    return np.concatenate([restored.model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+@app.command()
+@_edge
+def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
+            data: Path = typer.Argument(..., metavar="DATA", help="Samples: CSV (features, label optional), IDX or NPZ."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here (default: stdout).")) -> None:
+    """Predictions as CSV: the class and its probabilities, or the predicted values.
+
+    Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
+    """
+    import numpy as np
+
+    from .checkpoint import atomic_write
+    from .experiment import restore
+    from .train import predictions
+
+    restored = restore(checkpoint)
+    dataset, x = _eval_data(restored, data, None, with_labels=False)
+    output = _forward(restored, x)
+    if restored.task == "classification":
+        probs = _probabilities(output, restored.criterion)
+        header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
+        rows = [[str(i), restored.classes[k]] + [f"{p:.6g}" for p in row]
+                for i, (k, row) in enumerate(zip(predictions(output, "classification"), probs))]
+    else:
+        flat = output.reshape(len(output), -1)
+        header = ["index"] + [f"prediction_{j}" if flat.shape[1] > 1 else "prediction" for j in range(flat.shape[1])]
+        rows = [[str(i)] + [f"{v:.6g}" for v in row] for i, row in enumerate(flat)]
+    text = "\n".join(",".join(r) for r in [header] + rows) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out, lambda f: f.write(text.encode()))
+        typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+
+
+def _probabilities(output, criterion):
+    """Class probabilities from the model's output: exp of log-probabilities, or a softmax of scores."""
+    import numpy as np
+    from .nn import ClassNLLCriterion
+    if isinstance(criterion, ClassNLLCriterion):
+        return np.exp(output)
+    z = np.exp(output - output.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------- gradcheck, summary, schema
+@app.command()
+@_edge
+def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
+                                                       help="Check this config's model; omit to check the library."),
+              eps: float = typer.Option(1e-6, "--eps", help="Finite-difference step (float64)."),
+              tol: float = typer.Option(1e-6, "--tol", help="Pass when |analytic - numeric| <= tol * max(1, |numeric|)."),
+              batch: int = typer.Option(4, "--batch", help="Samples of the config's data to check on."),
+              max_checks: int = typer.Option(64, "--max-checks", help="Coordinates compared per tensor (random)."),
+              set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Verify every gradient against central finite differences in float64; exit 1 on any failure.
+
+    Example: backprop gradcheck configs/digits_cnn.yaml   (or just: backprop gradcheck)
+    """
+    from .gradcheck import check_model, library_cases
+    from .render import gradcheck_table, make_console
+
+    if eps <= 0 or tol <= 0 or batch < 1 or max_checks < 1:
+        raise click.UsageError("--eps and --tol must be > 0; --batch and --max-checks >= 1")
+    console = make_console()
+    if config is None:
+        results = [r for _, run in library_cases() for r in run(eps=eps, tol=tol)]
+        title = "gradcheck: every module and criterion in the library"
+    else:
+        from .config import load_config
+        from .experiment import build, load_data
+        cfg = load_config(config, _overrides(set_, None))
+        data = load_data(cfg, splits=("train",))
+        model, criterion = build(cfg, data.input_shape)
+        results = check_model(model, criterion, data.train.x[:batch], data.train.y[:batch], eps=eps, tol=tol,
+                              max_checks=max_checks)
+        title = f"gradcheck: {cfg.name} on {min(batch, len(data.train.x))} samples (float64)"
+    console.print(gradcheck_table(results, title))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        _fail(f"{len(failed)} of {len(results)} gradient checks failed")
+    console.print(f"[green]all {len(results)} gradient checks passed[/green]")
+
+
+@app.command()
+@_edge
+def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
+            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """The model as a table: layer, output shape, parameter count, totals.
+
+    Example: backprop summary configs/digits_cnn.yaml
+    """
+    import numpy as np
+
+    from .config import load_config
+    from .experiment import build, load_data
+    from .render import make_console, summary_table
+
+    cfg = load_config(config, _overrides(set_, None))
+    data = load_data(cfg, splits=("train",))
+    model, _ = build(cfg, data.input_shape)
+    model.evaluate()
+    model.forward(np.zeros((1, *data.input_shape), dtype=cfg.training.dtype))
+    rows = [("", "input", str(("N", *data.input_shape)), 0)]
+    for i, layer in enumerate(model.layers):
+        rows.append((str(i), repr(layer).split("\n")[0] if len(model.layers) else "", str(("N", *layer.output.shape[1:])),
+                     layer.num_parameters()))
+    total = model.num_parameters()
+    make_console().print(summary_table(rows, total, total))
+
+
+@app.command()
+@_edge
+def schema() -> None:
+    """Print the config file's JSON Schema (for editors that validate YAML).
+
+    Example: backprop schema > backprop.schema.json
+    """
+    from .config import config_schema
+    typer.echo(json.dumps(config_schema(), indent=2))
+
+
+def main(args: list[str] | None = None) -> None:
+    """The console-script entry point: usage errors become one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="backprop", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        typer.echo(err.ctx.get_help() if err.ctx else "")
+        code = 0
+    except click.UsageError as err:
+        hint = f" (see: {err.ctx.command_path} --help)" if err.ctx else ""
+        _err(err.format_message() + hint)
+        code = 2
+    except click.Abort:
+        _err("aborted")
+        code = 130
+    sys.exit(code or 0)

@@ -1,0 +1,303 @@
+"""Finite-difference gradient checking: the one implementation behind the tests and ``backprop gradcheck``.
+
+For a module ``f`` at input ``x`` the checker compares two things per tensor (the input and every
+parameter):
+
+* numeric:  column ``i`` of the Jacobian, ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` (central
+  differences in float64), projected on probe vectors ``g``;
+* analytic: ``backward(x, g)`` (for the input) and the accumulated parameter gradient for each ``g``.
+
+When the output has at most ``full_jacobian`` elements the probes are the unit vectors, so the whole
+Jacobian is compared entry by entry; otherwise ``probes`` random directions are used (a wrong
+gradient disagrees with them with probability one). An entry passes when
+``|analytic - numeric| <= tol * max(1, |numeric|)``.
+
+Non-differentiable points (ReLU at 0, a tie in a max-pool window) are detected, not guessed: where
+the two one-sided differences disagree by more than ``kink_tol`` the coordinate is skipped and counted.
+Random layers are checked with their noise held fixed (``Dropout.hold_mask``). The checker also
+verifies that ``acc_grad_parameters`` accumulates and honours ``scale``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import nn
+from .nn.container import Sequential
+from .nn.module import Criterion, Module
+
+
+@dataclass
+class TensorCheck:
+    """The verdict on one tensor's gradient."""
+
+    layer: str          # e.g. "2 Linear" or the criterion's name
+    tensor: str         # "input", a parameter name, or "accumulate"
+    checked: int        # coordinates compared
+    total: int          # coordinates in the tensor
+    skipped: int        # coordinates skipped at a kink
+    max_abs_err: float
+    max_rel_err: float
+    worst: tuple        # index of the worst coordinate in the tensor
+    passed: bool
+
+
+def _errors(analytic: np.ndarray, numeric: np.ndarray, tol: float):
+    """Per-entry absolute error, relative error, and the pass test ``|a - n| <= tol * max(1, |n|)``."""
+    abs_err = np.abs(analytic - numeric)
+    scale = np.maximum(np.abs(analytic), np.abs(numeric))
+    rel_err = np.divide(abs_err, scale, out=np.zeros_like(abs_err), where=scale > 0)
+    return abs_err, rel_err, abs_err <= tol * np.maximum(1.0, np.abs(numeric))
+
+
+def _verdict(layer, tensor, shape, coords, analytic, numeric, skipped, tol) -> TensorCheck:
+    """``analytic``/``numeric``: (probes, len(coords)) arrays for the coordinates not skipped."""
+    total = int(np.prod(shape))
+    if analytic.size == 0:
+        return TensorCheck(layer, tensor, 0, total, skipped, 0.0, 0.0, (), skipped == 0 or total == 0)
+    abs_err, rel_err, ok = _errors(analytic, numeric, tol)
+    badness = abs_err / (tol * np.maximum(1.0, np.abs(numeric)))
+    _, col = np.unravel_index(int(np.argmax(badness)), badness.shape)
+    worst = tuple(int(i) for i in np.unravel_index(coords[col], shape))
+    return TensorCheck(layer, tensor, len(coords), total, skipped, float(abs_err.max()),
+                       float(rel_err.max()), worst, bool(ok.all()))
+
+
+def _pick(size: int, max_checks: int | None, rng: np.random.Generator) -> np.ndarray:
+    if max_checks is None or size <= max_checks:
+        return np.arange(size)
+    return np.sort(rng.choice(size, max_checks, replace=False))
+
+
+def _numeric_columns(f, array: np.ndarray, coords, eps: float, kink_tol: float):
+    """Central-difference Jacobian columns ``d f / d array[c]`` (flattened), and a kink mask per coordinate."""
+    flat = array.reshape(-1)
+    f0 = f().reshape(-1).copy()
+    cols, kinks = [], []
+    for c in coords:
+        original = flat[c]
+        flat[c] = original + eps
+        f_plus = f().reshape(-1).copy()
+        flat[c] = original - eps
+        f_minus = f().reshape(-1).copy()
+        flat[c] = original
+        right, left = (f_plus - f0) / eps, (f0 - f_minus) / eps
+        cols.append((f_plus - f_minus) / (2 * eps))
+        kinks.append(np.max(np.abs(right - left), initial=0.0) > kink_tol * max(1.0, np.max(np.abs(cols[-1]), initial=0.0)))
+    return np.array(cols).reshape(len(coords), -1), np.array(kinks, dtype=bool)
+
+
+def _probes(n_out: int, full_jacobian: int, probes: int, rng) -> np.ndarray:
+    """Rows are the directions ``g`` given to backward: unit vectors for small outputs, else random."""
+    if n_out <= full_jacobian:
+        return np.eye(n_out)
+    return rng.standard_normal((probes, n_out))
+
+
+def _hold_noise(module: Module) -> None:
+    for m in module.modules():
+        if hasattr(m, "hold_mask"):
+            m.hold_mask = True
+
+
+def check_module(module: Module, input: np.ndarray, *, name: str | None = None, eps: float = 1e-6,
+                 tol: float = 1e-6, kink_tol: float = 1e-3, max_checks: int | None = None,
+                 full_jacobian: int = 256, probes: int = 3, rng=None) -> list[TensorCheck]:
+    """Check the input gradient, every parameter gradient, and accumulation of ``module`` at ``input``.
+
+    The module is copied and converted to float64; the caller's module is left untouched.
+    ``max_checks`` caps the coordinates compared per tensor (chosen at random; ``None`` = all).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    name = name or type(module).__name__
+    m = copy.deepcopy(module).to(np.float64)
+    x = np.array(input, dtype=np.float64)
+    out = m.forward(x)
+    _hold_noise(m)
+    g_rows = _probes(out.size, full_jacobian, probes, rng)
+
+    # Analytic: one backward per probe direction, parameter gradients from a zeroed start.
+    named = list(m.named_parameters())
+    grad_in, grad_params = [], {n: [] for n, _, _ in named}
+    for g in g_rows:
+        m.forward(x)
+        m.zero_grad_parameters()
+        grad_in.append(m.backward(x, g.reshape(out.shape)).reshape(-1).copy())
+        for n, _, grad in named:
+            grad_params[n].append(grad.reshape(-1).copy())
+
+    results = []
+    tensors = [("input", x, np.array(grad_in))] + [(n, p, np.array(grad_params[n])) for n, p, _ in named]
+    for tensor, array, analytic in tensors:
+        coords = _pick(array.size, max_checks, rng)
+        cols, kinks = _numeric_columns(lambda: m.forward(x), array, coords, eps, kink_tol)
+        keep = ~kinks
+        numeric = g_rows @ cols[keep].T                       # (probes, kept coords)
+        results.append(_verdict(name, tensor, array.shape, coords[keep], analytic[:, coords[keep]],
+                                numeric, int(kinks.sum()), tol))
+    if named:
+        results.append(check_accumulation(m, x, name=name, rng=rng, tol=tol))
+    return results
+
+
+def check_accumulation(module: Module, input: np.ndarray, *, name: str | None = None, scale: float = 0.5,
+                       tol: float = 1e-6, rng=None) -> TensorCheck:
+    """``backward`` with ``scale=1`` then with ``scale`` must leave ``(1 + scale)`` times the first gradients,
+    and ``grad_input`` must not depend on ``scale``."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    name = name or type(module).__name__
+    out = module.forward(input)
+    g = rng.standard_normal(out.shape)
+    module.zero_grad_parameters()
+    gi_1 = module.backward(input, g).copy()
+    first = [grad.copy() for _, grad in zip(*module.parameters())]
+    gi_s = module.backward(input, g, scale=scale)
+    _, grads = module.parameters()
+    expected = np.concatenate([(1 + scale) * f.ravel() for f in first] + [gi_1.ravel()])
+    actual = np.concatenate([grad.ravel() for grad in grads] + [gi_s.ravel()])
+    abs_err, rel_err, ok = _errors(actual, expected, tol)
+    return TensorCheck(name, f"accumulate (scale={scale})", expected.size, expected.size, 0,
+                       float(abs_err.max()), float(rel_err.max()), (), bool(ok.all()))
+
+
+def check_criterion(criterion: Criterion, output: np.ndarray, target: np.ndarray, *, name: str | None = None,
+                    eps: float = 1e-6, tol: float = 1e-6, kink_tol: float = 1e-3,
+                    max_checks: int | None = None, rng=None) -> list[TensorCheck]:
+    """Check ``criterion.backward(output, target)`` against the derivative of ``criterion.forward``."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    name = name or type(criterion).__name__
+    c = copy.deepcopy(criterion).to(np.float64)
+    o = np.array(output, dtype=np.float64)
+    t = np.array(target, dtype=np.float64) if np.issubdtype(np.asarray(target).dtype, np.floating) else target
+    c.forward(o, t)
+    analytic = c.backward(o, t).reshape(1, -1)
+    coords = _pick(o.size, max_checks, rng)
+    cols, kinks = _numeric_columns(lambda: np.array([c.forward(o, t)]), o, coords, eps, kink_tol)
+    keep = ~kinks
+    return [_verdict(name, "input", o.shape, coords[keep], analytic[:, coords[keep]], cols[keep].T,
+                     int(kinks.sum()), tol)]
+
+
+def check_model(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *, eps: float = 1e-6,
+                tol: float = 1e-6, max_checks: int | None = 64, rng=None) -> list[TensorCheck]:
+    """Check every layer of ``model`` at the input it really receives on ``x``, the whole model end to
+    end, and the criterion at the model's output (all in float64)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    kw = dict(eps=eps, tol=tol, max_checks=max_checks, rng=rng)
+    m = copy.deepcopy(model).to(np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    m.forward(x)
+    _hold_noise(m)
+    results = []
+    layers = m.layers if isinstance(m, Sequential) else [m]
+    layer_input = x
+    for i, layer in enumerate(layers):
+        results += check_module(layer, layer_input, name=f"{i} {type(layer).__name__}", **kw)
+        layer_input = layer.output
+    results += check_module(m, x, name="model (end to end)", **kw)
+    results += check_criterion(criterion, m.forward(x), y, name=type(criterion).__name__, **kw)
+    return results
+
+
+# ----------------------------------------------------------------------------- the library's own cases
+# One row per case: (name, factory, input shapes) for modules, (name, factory, output shape, target kind)
+# for criterions. ``backprop gradcheck`` without a config runs them all; so does the test suite.
+# Adding a module = adding a row here.
+
+MODULE_CASES = [
+    ("Linear", lambda: nn.Linear(4, 3, rng=0), [(5, 4), (1, 4)]),
+    ("Linear no bias", lambda: nn.Linear(7, 2, bias=False, rng=1), [(3, 7)]),
+    ("Linear xavier", lambda: nn.Linear(3, 5, init="xavier", rng=2), [(2, 3)]),
+    ("Identity", nn.Identity, [(3, 4), (2, 3, 5)]),
+    ("Reshape", lambda: nn.Reshape(2, 6), [(3, 12), (2, 3, 4)]),
+    ("View", lambda: nn.View(-1), [(2, 3, 2)]),
+    ("Flatten", nn.Flatten, [(2, 3, 2, 2)]),
+    ("ReLU", nn.ReLU, [(4, 5), (2, 3, 3)]),
+    ("LeakyReLU", lambda: nn.LeakyReLU(0.2), [(4, 5)]),
+    ("ELU", lambda: nn.ELU(0.7), [(4, 5), (3, 1)]),
+    ("Tanh", nn.Tanh, [(3, 4)]),
+    ("Sigmoid", nn.Sigmoid, [(3, 4)]),
+    ("SoftPlus", lambda: nn.SoftPlus(beta=2.0), [(3, 4)]),
+    ("SoftMax", nn.SoftMax, [(3, 5), (1, 2)]),
+    ("LogSoftMax", nn.LogSoftMax, [(3, 5), (2, 3, 2)]),
+    ("Dropout", lambda: nn.Dropout(0.4, rng=3), [(4, 6)]),
+    ("BatchNormalization", lambda: nn.BatchNormalization(3), [(5, 3), (4, 3, 2)]),
+    ("BatchNormalization eval", lambda: nn.BatchNormalization(3).evaluate(), [(5, 3)]),
+    ("SpatialBatchNormalization", lambda: nn.SpatialBatchNormalization(2), [(3, 2, 3, 3)]),
+    ("TemporalConvolution", lambda: nn.TemporalConvolution(2, 3, 3, rng=4), [(2, 2, 7)]),
+    ("TemporalConvolution s2 p1", lambda: nn.TemporalConvolution(1, 2, 5, stride=2, padding=1, rng=5),
+     [(3, 1, 10)]),
+    ("SpatialConvolution", lambda: nn.SpatialConvolution(2, 3, 3, rng=6), [(2, 2, 5, 4)]),
+    ("SpatialConvolution s2 p1", lambda: nn.SpatialConvolution(1, 2, (3, 2), stride=2, padding=1, rng=7),
+     [(2, 1, 5, 6)]),
+    ("TemporalMaxPooling", lambda: nn.TemporalMaxPooling(2), [(2, 3, 8), (1, 2, 7)]),
+    ("TemporalMaxPooling overlap", lambda: nn.TemporalMaxPooling(3, stride=2), [(2, 2, 9)]),
+    ("SpatialMaxPooling", lambda: nn.SpatialMaxPooling(2), [(2, 2, 4, 4), (1, 1, 5, 5)]),
+    ("SpatialMaxPooling overlap pad", lambda: nn.SpatialMaxPooling(3, stride=2, padding=1), [(2, 2, 5, 5)]),
+    ("SpatialAveragePooling", lambda: nn.SpatialAveragePooling(2), [(2, 2, 4, 4)]),
+    ("SpatialAveragePooling s1 p1", lambda: nn.SpatialAveragePooling(3, stride=1, padding=1), [(1, 2, 4, 3)]),
+    ("Sequential", lambda: nn.Sequential(nn.Linear(4, 5, rng=8), nn.Tanh(), nn.Linear(5, 3, rng=9),
+                                         nn.LogSoftMax()), [(3, 4)]),
+    ("Sequential CNN", lambda: nn.Sequential(nn.SpatialConvolution(1, 2, 3, rng=10), nn.ReLU(),
+                                             nn.SpatialMaxPooling(2), nn.Flatten(), nn.Linear(8, 2, rng=11)),
+     [(2, 1, 6, 6)]),
+    ("Residual", lambda: nn.Residual(nn.Sequential(nn.Linear(4, 4, rng=12), nn.Tanh())), [(3, 4)]),
+]
+
+CRITERION_CASES = [
+    ("MSECriterion", nn.MSECriterion, (4, 3), "regression"),
+    ("MSECriterion sum", lambda: nn.MSECriterion(reduction="sum"), (2, 5), "regression"),
+    ("ClassNLLCriterion", nn.ClassNLLCriterion, (5, 4), "class"),
+    ("ClassNLLCriterion weights", lambda: nn.ClassNLLCriterion(weights=np.array([1.0, 2.0, 0.5, 3.0])),
+     (6, 4), "class"),
+    ("ClassNLLCriterion sum", lambda: nn.ClassNLLCriterion(reduction="sum"), (3, 4), "class"),
+    ("CrossEntropyCriterion", nn.CrossEntropyCriterion, (5, 4), "class"),
+    ("CrossEntropyCriterion weights",
+     lambda: nn.CrossEntropyCriterion(weights=np.array([0.5, 1.0, 2.0, 1.5])), (4, 4), "class"),
+    ("BCECriterion", nn.BCECriterion, (4, 3), "probability"),
+    ("BCEWithLogitsCriterion", nn.BCEWithLogitsCriterion, (4, 3), "binary"),
+    ("BCEWithLogitsCriterion pos_weight",
+     lambda: nn.BCEWithLogitsCriterion(pos_weight=np.array([1.0, 2.0, 3.0])), (4, 3), "binary"),
+    ("AbsCriterion", nn.AbsCriterion, (4, 3), "regression"),
+    ("SmoothL1Criterion", nn.SmoothL1Criterion, (5, 3), "regression"),
+    ("MultiMarginCriterion", nn.MultiMarginCriterion, (5, 4), "class"),
+    ("MultiMarginCriterion p2", lambda: nn.MultiMarginCriterion(p=2, margin=0.5), (5, 4), "class"),
+]
+
+
+def away_from_zero(rng: np.random.Generator, shape) -> np.ndarray:
+    """Standard normal values pushed out of (-0.1, 0.1), away from the kinks of ReLU-like layers."""
+    x = rng.standard_normal(shape)
+    return np.sign(x) * (0.1 + np.abs(x))
+
+
+def criterion_inputs(rng: np.random.Generator, shape, kind: str):
+    """An output and a target in the criterion's domain (class indices, probabilities, 0/1 or values)."""
+    output = rng.uniform(0.05, 0.95, size=shape) if kind == "probability" else rng.standard_normal(shape)
+    if kind == "class":
+        target = rng.integers(0, shape[1], size=shape[0])
+    elif kind == "regression":
+        target = rng.standard_normal(shape)
+    else:
+        target = (rng.random(shape) > 0.5).astype(np.float64)
+    return output, target
+
+
+def library_cases():
+    """Every case as ``(label, run)``; ``run(eps, tol)`` returns the case's TensorChecks."""
+    cases = []
+    for name, factory, shapes in MODULE_CASES:
+        for shape in shapes:
+            def run(eps=1e-6, tol=1e-6, factory=factory, shape=shape):
+                rng = np.random.default_rng(42)
+                return check_module(factory(), away_from_zero(rng, shape), eps=eps, tol=tol, rng=rng)
+            cases.append((f"{name} {'x'.join(map(str, shape))}", run))
+    for name, factory, shape, kind in CRITERION_CASES:
+        def run(eps=1e-6, tol=1e-6, factory=factory, shape=shape, kind=kind):
+            rng = np.random.default_rng(7)
+            return check_criterion(factory(), *criterion_inputs(rng, shape, kind), eps=eps, tol=tol)
+        cases.append((name, run))
+    return cases

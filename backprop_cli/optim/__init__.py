@@ -1,0 +1,18 @@
+"""Optimizers, learning-rate schedules and gradient clipping; numpy only.
+
+``OPTIMIZERS`` and ``SCHEDULES`` map the names a config uses (``"sgd"``, ``"cosine"``) to classes.
+Optimizers update the model's arrays in place and hold all their own state; schedules set
+``optimizer.lr`` once an epoch; clipping acts on the gradients between backward and ``step()``.
+"""
+
+from .clip import clip_grad_norm, clip_grad_value
+from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .schedules import (SCHEDULES, Constant, CosineLR, ExponentialLR, MultiStepLR, ReduceLROnPlateau,
+                        Schedule, StepLR, Warmup)
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS",
+    "Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
+    "Warmup", "SCHEDULES",
+    "clip_grad_norm", "clip_grad_value",
+]

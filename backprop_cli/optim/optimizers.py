@@ -1,0 +1,463 @@
+"""Optimizers: new weights from the gradients, written in place into the model's own arrays.
+
+An optimizer is built on the two parallel lists a model's ``parameters()`` returns and keeps
+references to them (not copies), so ``step()`` changes the model. All its state (step count,
+moment estimates) lives here; layers never own an optimizer::
+
+    params, grads = model.parameters()
+    opt = SGD(params, grads, lr=0.1, momentum=0.9)
+    for x, y in batches:
+        model.zero_grad_parameters()
+        model.backward(x, criterion.backward(model.forward(x), y))
+        opt.step()
+
+``lr`` is a plain attribute read at every ``step()``: the training engine sets it once an epoch from
+a schedule (:mod:`backprop_cli.optim.schedules`). ``t`` counts the steps taken so far.
+
+Updates run in the hot loop, so every one is written with in-place ufuncs (``out=``) into buffers
+allocated once; a float32 model keeps float32 state and float32 arithmetic. ``weight_decay`` is
+an L2 term added to the gradient, ``g + weight_decay * w``, in a scratch buffer: ``step()`` never
+modifies the gradients it reads.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+
+import numpy as np
+
+StateDict = dict[str, "np.ndarray | int | float"]
+
+
+# --------------------------------------------------------------------------- argument checks
+def _range_text(low, high, low_open: bool, high_open: bool) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def check_range(owner: str, name: str, value, low=None, high=None, *,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number in range, else raise naming ``name``.
+
+    ``check_range("Adam", "betas[0]", 1.0, 0, 1, high_open=True)`` raises
+    ``ValueError: Adam: betas[0] must be in [0, 1), got 1.0``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = math.isfinite(value)
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        raise ValueError(f"{owner}: {name} must be {_range_text(low, high, low_open, high_open)}, "
+                         f"got {value!r}")
+    return value
+
+
+def check_int(owner: str, name: str, value, low: int) -> int:
+    """Return ``value`` as an int if it is an integer ``>= low``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The parallel ``(params, grads)`` lists as lists, or a ValueError naming every mismatch."""
+    params, grads = list(params), list(grads)
+    if len(params) != len(grads):
+        raise ValueError(f"{owner}: params and grads must be parallel lists, got {len(params)} "
+                         f"parameter arrays and {len(grads)} gradient arrays")
+    if not params:
+        raise ValueError(f"{owner}: got an empty parameter list (the model has nothing to train)")
+    problems = []
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if not isinstance(p, np.ndarray) or not isinstance(g, np.ndarray):
+            problems.append(f"params[{i}] and grads[{i}] must be numpy arrays, "
+                            f"got {type(p).__name__} and {type(g).__name__}")
+        elif not np.issubdtype(p.dtype, np.floating):
+            problems.append(f"params[{i}] must be a floating-point array, got dtype {p.dtype}")
+        elif p.shape != g.shape:
+            problems.append(f"params[{i}] has shape {_shape(p.shape)} but grads[{i}] has {_shape(g.shape)}")
+        elif p.dtype != g.dtype:
+            problems.append(f"params[{i}] is {p.dtype} but grads[{i}] is {g.dtype}")
+        elif not p.flags.writeable:
+            problems.append(f"params[{i}] is read-only; an optimizer updates parameters in place")
+    if problems:
+        raise ValueError(f"{owner}: " + "; ".join(problems))
+    return params, grads
+
+
+def _read_scalar(state: Mapping, key: str, problems: list[str], *, integer: bool):
+    """``state[key]`` as a Python int/float (0-d arrays from ``np.load`` accepted), or None + a problem."""
+    if key not in state:
+        problems.append(f"{key}: missing")
+        return None
+    value = np.asarray(state[key])
+    kind = np.integer if integer else np.number
+    if value.shape != () or not np.issubdtype(value.dtype, kind) or np.issubdtype(value.dtype, np.complexfloating):
+        problems.append(f"{key}: expected {'an integer' if integer else 'a number'}, got {state[key]!r}")
+        return None
+    number = int(value) if integer else float(value)
+    if number < 0 or not math.isfinite(number):
+        problems.append(f"{key}: expected a finite number >= 0, got {number!r}")
+        return None
+    return number
+
+
+# --------------------------------------------------------------------------- the base class
+class Optimizer(ABC):
+    """Base class: holds ``params``/``grads`` (the model's arrays), ``lr``, the step count ``t``
+    and named per-parameter state buffers.
+
+    Subclasses implement ``_update(lr)``, one update of every parameter in place, and register each
+    state buffer with ``_new_state(name)``; ``state_dict`` and ``load_state_dict`` then need nothing
+    more. ``repr`` lists the attributes named in ``_hyper``.
+    """
+
+    _hyper: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float) -> None:
+        owner = type(self).__name__
+        self.params, self.grads = _check_parameters(owner, params, grads)
+        self.lr = check_range(owner, "lr", lr, 0)
+        self.t = 0
+        #: state name -> one buffer per parameter, same shape and dtype (saved by ``state_dict``).
+        self.state: dict[str, list[np.ndarray]] = {}
+        self._tmp = [np.empty_like(p) for p in self.params]  # scratch, overwritten every step
+        self._l2_grads: list[np.ndarray] | None = None        # scratch for g + weight_decay * w
+
+    def _new_state(self, name: str, fill: float = 0.0) -> list[np.ndarray]:
+        buffers = [np.full_like(p, fill) for p in self.params]
+        self.state[name] = buffers
+        return buffers
+
+    def step(self) -> None:
+        """Apply one update from the current gradients, with the current ``self.lr``."""
+        self._update(float(self.lr))
+        self.t += 1
+
+    @abstractmethod
+    def _update(self, lr: float) -> None:
+        """Update every parameter in place; ``self.t`` is the number of steps already taken."""
+
+    def _grads_with_l2(self, weight_decay: float) -> list[np.ndarray]:
+        """``g + weight_decay * w`` for every parameter (scratch buffers), or the grads themselves."""
+        if not weight_decay:
+            return self.grads
+        if self._l2_grads is None:
+            self._l2_grads = [np.empty_like(p) for p in self.params]
+        for p, g, out in zip(self.params, self.grads, self._l2_grads):
+            np.multiply(p, weight_decay, out=out)
+            out += g
+        return self._l2_grads
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> StateDict:
+        """A flat dict: ``"t"``, ``"lr"`` and a copy of every buffer as ``"<name>.<i>"``.
+
+        E.g. ``{"t": 3, "lr": 0.1, "momentum_buffer.0": array, "momentum_buffer.1": array}``.
+        Hyper-parameters are not included: they come from the constructor (the config).
+        """
+        state: StateDict = {"t": int(self.t), "lr": float(self.lr)}
+        for name, buffers in self.state.items():
+            for i, buf in enumerate(buffers):
+                state[f"{name}.{i}"] = buf.copy()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray | int | float]) -> None:
+        """Restore ``t``, ``lr`` and every buffer from ``state_dict()`` output (or its ``np.load``).
+
+        Buffers are copied into the existing arrays. Raises ``ValueError`` listing every missing,
+        unexpected or mis-shaped entry at once, and then changes nothing.
+        """
+        problems: list[str] = []
+        t = _read_scalar(state, "t", problems, integer=True)
+        lr = _read_scalar(state, "lr", problems, integer=False)
+        targets = {f"{name}.{i}": buf for name, buffers in self.state.items()
+                   for i, buf in enumerate(buffers)}
+        for key, target in targets.items():
+            if key not in state:
+                problems.append(f"{key}: missing")
+                continue
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                problems.append(f"{key}: expected shape {_shape(target.shape)}, got {_shape(value.shape)}")
+            elif not np.issubdtype(value.dtype, np.floating):
+                problems.append(f"{key}: expected a floating-point array, got dtype {value.dtype}")
+        problems += [f"{key}: unexpected" for key in state if key not in targets and key not in ("t", "lr")]
+        if problems:
+            raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))
+        for key, target in targets.items():
+            np.copyto(target, state[key], casting="same_kind")
+        self.t, self.lr = t, lr
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._hyper)
+        return f"{type(self).__name__}({args})"
+
+
+# --------------------------------------------------------------------------- the optimizers
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum (Torch7 ``optim.sgd``).
+
+    Hyper-parameters: ``lr >= 0``; ``momentum >= 0``; ``0 <= dampening <= 1``; ``nesterov``
+    (needs ``momentum > 0`` and ``dampening == 0``); ``weight_decay >= 0`` (L2);
+    ``lr_decay >= 0``. State: ``momentum_buffer`` (only when ``momentum > 0``).
+
+    Update, with ``t`` the steps already taken::
+
+        clr = lr / (1 + t * lr_decay)
+        g   = grad + weight_decay * w
+        buf = g                                          (first step)
+        buf = momentum * buf + (1 - dampening) * g       (later steps)
+        g   = g + momentum * buf  if nesterov  else  buf (only when momentum > 0)
+        w  -= clr * g
+
+    Example: ``SGD(*model.parameters(), lr=0.1, momentum=0.9, nesterov=True)``.
+    """
+
+    _hyper = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "lr_decay")
+
+    def __init__(self, params, grads, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, lr_decay: float = 0.0) -> None:
+        super().__init__(params, grads, lr)
+        self.momentum = check_range("SGD", "momentum", momentum, 0)
+        self.dampening = check_range("SGD", "dampening", dampening, 0, 1)
+        self.weight_decay = check_range("SGD", "weight_decay", weight_decay, 0)
+        self.lr_decay = check_range("SGD", "lr_decay", lr_decay, 0)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(f"SGD: nesterov requires momentum > 0 and dampening == 0, "
+                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
+        self._buf = self._new_state("momentum_buffer") if self.momentum else None
+
+    def _update(self, lr: float) -> None:
+        clr = lr / (1.0 + self.t * self.lr_decay)
+        grads = self._grads_with_l2(self.weight_decay)
+        if self._buf is None:
+            for p, g, tmp in zip(self.params, grads, self._tmp):
+                np.multiply(g, clr, out=tmp)
+                p -= tmp
+            return
+        momentum, keep = self.momentum, 1.0 - self.dampening
+        first = self.t == 0
+        for p, g, buf, tmp in zip(self.params, grads, self._buf, self._tmp):
+            if first:
+                np.copyto(buf, g)                              # buf = g
+            else:
+                buf *= momentum                                # buf = momentum * buf + (1 - dampening) * g
+                if keep != 1.0:
+                    np.multiply(g, keep, out=tmp)
+                    buf += tmp
+                else:
+                    buf += g
+            if self.nesterov:
+                np.multiply(buf, momentum, out=tmp)            # w -= clr * (g + momentum * buf)
+                tmp += g
+                tmp *= clr
+            else:
+                np.multiply(buf, clr, out=tmp)                 # w -= clr * buf
+            p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's update rule with bias correction; L2 ``weight_decay``.
+
+    Hyper-parameters: ``lr >= 0``; ``betas = (beta1, beta2)``, each in ``[0, 1)``; ``eps > 0``;
+    ``weight_decay >= 0``. State: ``exp_avg`` (m), ``exp_avg_sq`` (v).
+
+    Update, with ``s = t + 1`` the number of this step::
+
+        g  = grad + weight_decay * w
+        m  = beta1 * m + (1 - beta1) * g
+        v  = beta2 * v + (1 - beta2) * g**2
+        w -= lr / (1 - beta1**s) * m / (sqrt(v) / sqrt(1 - beta2**s) + eps)
+
+    The last line is computed as ``w -= (lr * c2 / c1) * m / (sqrt(v) + eps * c2)`` with
+    ``c1 = 1 - beta1**s``, ``c2 = sqrt(1 - beta2**s)``: the same value, one pass fewer.
+    Example: ``Adam(*model.parameters(), lr=1e-3)``.
+    """
+
+    _hyper = ("lr", "betas", "eps", "weight_decay")
+    _decoupled = False  # AdamW: weight decay applied to w directly instead of added to g
+
+    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, grads, lr)
+        owner = type(self).__name__
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, (Sequence, np.ndarray)) or len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (check_range(owner, "betas[0]", betas[0], 0, 1, high_open=True),
+                      check_range(owner, "betas[1]", betas[1], 0, 1, high_open=True))
+        self.eps = check_range(owner, "eps", eps, 0, low_open=True)
+        self.weight_decay = check_range(owner, "weight_decay", weight_decay, 0)
+        self._m = self._new_state("exp_avg")
+        self._v = self._new_state("exp_avg_sq")
+
+    def _update(self, lr: float) -> None:
+        beta1, beta2 = self.betas
+        s = self.t + 1
+        c1 = 1.0 - beta1 ** s
+        c2 = math.sqrt(1.0 - beta2 ** s)
+        step_size, eps_hat = lr * c2 / c1, self.eps * c2
+        if self._decoupled:
+            if self.weight_decay:
+                shrink = 1.0 - lr * self.weight_decay
+                for p in self.params:
+                    p *= shrink                                # w -= lr * weight_decay * w
+            grads = self.grads
+        else:
+            grads = self._grads_with_l2(self.weight_decay)
+        for p, g, m, v, tmp in zip(self.params, grads, self._m, self._v, self._tmp):
+            m *= beta1                                         # m = beta1 * m + (1 - beta1) * g
+            np.multiply(g, 1.0 - beta1, out=tmp)
+            m += tmp
+            v *= beta2                                         # v = beta2 * v + (1 - beta2) * g**2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - beta2
+            v += tmp
+            np.sqrt(v, out=tmp)                                # w -= step_size * m / (sqrt(v) + eps_hat)
+            tmp += eps_hat
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's ``AdamW``.
+
+    Hyper-parameters as :class:`Adam`, with ``weight_decay >= 0`` defaulting to ``1e-2``.
+    Update: ``w -= lr * weight_decay * w``, then the Adam step with ``g = grad`` (no L2 term).
+    Example: ``AdamW(*model.parameters(), lr=1e-3, weight_decay=0.05)``.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+        super().__init__(params, grads, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), PyTorch's update rule.
+
+    Hyper-parameters: ``lr >= 0``; ``alpha`` in ``[0, 1)``; ``eps > 0``; ``momentum >= 0``;
+    ``weight_decay >= 0`` (L2); ``centered``. State: ``square_avg``, plus ``momentum_buffer``
+    when ``momentum > 0`` and ``grad_avg`` when centered; all start at zero.
+
+    Update::
+
+        g   = grad + weight_decay * w
+        sq  = alpha * sq + (1 - alpha) * g**2
+        avg = sqrt(sq) + eps                              (plain)
+        ga  = alpha * ga + (1 - alpha) * g                (centered)
+        avg = sqrt(max(sq - ga**2, 0)) + eps              (centered)
+        buf = momentum * buf + g / avg;  w -= lr * buf    (momentum > 0)
+        w  -= lr * g / avg                                (momentum == 0)
+
+    The ``max(., 0)`` guards against rounding making the variance estimate negative (PyTorch
+    takes the square root unguarded and would produce NaN there).
+    Example: ``RMSprop(*model.parameters(), lr=1e-3, centered=True)``.
+    """
+
+    _hyper = ("lr", "alpha", "eps", "momentum", "weight_decay", "centered")
+
+    def __init__(self, params, grads, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False) -> None:
+        super().__init__(params, grads, lr)
+        self.alpha = check_range("RMSprop", "alpha", alpha, 0, 1, high_open=True)
+        self.eps = check_range("RMSprop", "eps", eps, 0, low_open=True)
+        self.momentum = check_range("RMSprop", "momentum", momentum, 0)
+        self.weight_decay = check_range("RMSprop", "weight_decay", weight_decay, 0)
+        self.centered = bool(centered)
+        self._sq = self._new_state("square_avg")
+        self._buf = self._new_state("momentum_buffer") if self.momentum else [None] * len(self.params)
+        self._ga = self._new_state("grad_avg") if self.centered else [None] * len(self.params)
+
+    def _update(self, lr: float) -> None:
+        alpha, eps, momentum = self.alpha, self.eps, self.momentum
+        grads = self._grads_with_l2(self.weight_decay)
+        for p, g, sq, ga, buf, tmp in zip(self.params, grads, self._sq, self._ga, self._buf, self._tmp):
+            sq *= alpha                                        # sq = alpha * sq + (1 - alpha) * g**2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - alpha
+            sq += tmp
+            if ga is not None:
+                ga *= alpha                                    # ga = alpha * ga + (1 - alpha) * g
+                np.multiply(g, 1.0 - alpha, out=tmp)
+                ga += tmp
+                np.multiply(ga, ga, out=tmp)                   # avg = sqrt(max(sq - ga**2, 0)) + eps
+                np.subtract(sq, tmp, out=tmp)
+                np.maximum(tmp, 0.0, out=tmp)
+                np.sqrt(tmp, out=tmp)
+            else:
+                np.sqrt(sq, out=tmp)                           # avg = sqrt(sq) + eps
+            tmp += eps
+            np.divide(g, tmp, out=tmp)                         # g / avg
+            if buf is not None:
+                buf *= momentum                                # buf = momentum * buf + g / avg
+                buf += tmp
+                np.multiply(buf, lr, out=tmp)
+            else:
+                tmp *= lr
+            p -= tmp
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's update rule.
+
+    Hyper-parameters: ``lr >= 0``; ``lr_decay >= 0``; ``weight_decay >= 0`` (L2); ``eps > 0``;
+    ``initial_accumulator_value >= 0``. State: ``sum``, starting at ``initial_accumulator_value``.
+
+    Update, with ``t`` the steps already taken::
+
+        g   = grad + weight_decay * w
+        clr = lr / (1 + t * lr_decay)
+        sum = sum + g**2
+        w  -= clr * g / (sqrt(sum) + eps)
+
+    Example: ``Adagrad(*model.parameters(), lr=0.05)``.
+    """
+
+    _hyper = ("lr", "lr_decay", "weight_decay", "eps", "initial_accumulator_value")
+
+    def __init__(self, params, grads, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
+        super().__init__(params, grads, lr)
+        self.lr_decay = check_range("Adagrad", "lr_decay", lr_decay, 0)
+        self.weight_decay = check_range("Adagrad", "weight_decay", weight_decay, 0)
+        self.eps = check_range("Adagrad", "eps", eps, 0, low_open=True)
+        self.initial_accumulator_value = check_range(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0)
+        self._sum = self._new_state("sum", self.initial_accumulator_value)
+
+    def _update(self, lr: float) -> None:
+        clr = lr / (1.0 + self.t * self.lr_decay)
+        eps = self.eps
+        grads = self._grads_with_l2(self.weight_decay)
+        for p, g, acc, tmp in zip(self.params, grads, self._sum, self._tmp):
+            np.multiply(g, g, out=tmp)                         # sum = sum + g**2
+            acc += tmp
+            np.sqrt(acc, out=tmp)                              # w -= clr * g / (sqrt(sum) + eps)
+            tmp += eps
+            np.divide(g, tmp, out=tmp)
+            tmp *= clr
+            p -= tmp
+
+
+#: Config name -> optimizer class.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+}

@@ -1,0 +1,167 @@
+"""Everything the CLI shows, drawn with rich: a live epoch table with a progress bar, result tables,
+and plain lines when the output is not a terminal (or with ``--quiet`` / ``NO_COLOR``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .train import Callback
+
+METRIC_LABELS = {"accuracy": "acc", "mse": "MSE", "mae": "MAE"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+
+
+def plain_output(console: Console, quiet: bool = False) -> bool:
+    """True when the output should be plain lines: not a terminal, ``--quiet``, or ``NO_COLOR`` set."""
+    return quiet or not console.is_terminal or "NO_COLOR" in os.environ
+
+
+def val_metric(record: dict) -> str | None:
+    """The validation metric shown beside the loss: accuracy for classifiers, MAE for regression."""
+    for name in ("val_accuracy", "val_mae"):
+        if name in record:
+            return name
+    return None
+
+
+def fmt(value, name: str = "") -> str:
+    if value is None:
+        return "-"
+    if name.endswith("accuracy"):
+        return f"{100 * value:.2f}%"
+    if name == "lr":
+        return f"{value:.3g}"
+    if name == "seconds":
+        return f"{value:.2f}s"
+    return f"{value:.4f}"
+
+
+class TrainingReport(Callback):
+    """Renders the engine's events: a live table (epoch, losses, metric, lr, time) and a progress bar
+    per epoch (batches, running loss, samples/s, ETA); or one plain line per epoch."""
+
+    def __init__(self, console: Console, total_epochs: int, plain: bool) -> None:
+        self.console, self.total_epochs, self.plain = console, total_epochs, plain
+        self.table: Table | None = None
+        self.live: Live | None = None
+        self.progress: Progress | None = None
+
+    def on_train_begin(self, trainer):
+        if self.plain:
+            return
+        self.table = Table(title=None, show_edge=False, header_style="bold")
+        self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} samples/s"),
+                                 TimeRemainingColumn(), console=self.console)
+        self.live = Live(Group(self.table, self.progress), console=self.console, refresh_per_second=8)
+        self.live.start()
+        for record in trainer.history:           # a resumed run shows its earlier epochs
+            self._row(record)
+
+    def on_epoch_begin(self, trainer, epoch, batches):
+        self._loss_sum, self._seen, self._started = 0.0, 0, time.perf_counter()
+        if self.progress is not None:
+            self._task = self.progress.add_task("", total=batches, epoch=f"{epoch + 1}/{self.total_epochs}",
+                                                loss="-", rate="-")
+
+    def on_batch_end(self, trainer, batch, loss, samples):
+        self._loss_sum += loss * samples
+        self._seen += samples
+        if self.progress is not None:
+            elapsed = max(time.perf_counter() - self._started, 1e-9)
+            self.progress.update(self._task, completed=batch + 1, loss=f"{self._loss_sum / self._seen:.4f}",
+                                 rate=f"{self._seen / elapsed:,.0f}")
+
+    def on_epoch_end(self, trainer, record):
+        if self.progress is not None:
+            self.progress.remove_task(self._task)
+            self._row(record)
+            return
+        metric = val_metric(record)
+        parts = [f"epoch {record['epoch']}/{self.total_epochs}", f"train_loss {fmt(record['train_loss'])}"]
+        if "val_loss" in record:
+            parts.append(f"val_loss {fmt(record['val_loss'])}")
+        if metric:
+            parts.append(f"{metric} {fmt(record[metric], metric)}")
+        parts += [f"lr {fmt(record['lr'], 'lr')}", f"time {fmt(record['seconds'], 'seconds')}"]
+        self.console.print("  ".join(parts) + ("  *best" if record.get("best") else ""))
+
+    def _row(self, record):
+        table = self.table
+        metric = val_metric(record)
+        if not table.columns:
+            for name in ["epoch", "train loss", "val loss", f"val {METRIC_LABELS[metric[4:]]}" if metric else None,
+                         "lr", "time", ""]:
+                if name is not None:
+                    table.add_column(name, justify="right")
+        cells = [f"{record['epoch']}/{self.total_epochs}", fmt(record["train_loss"]), fmt(record.get("val_loss"))]
+        if metric:
+            cells.append(fmt(record[metric], metric))
+        cells += [fmt(record["lr"], "lr"), fmt(record["seconds"], "seconds"), "*" if record.get("best") else ""]
+        table.add_row(*cells)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def on_train_end(self, trainer, reason):
+        self.close()
+
+
+def results_table(rows: dict[str, dict[str, float]], title: str | None = None) -> Table:
+    """Loss and metrics per split (``{"train": {"loss": .., "accuracy": ..}, ...}``)."""
+    names = []
+    for metrics in rows.values():
+        names += [k for k in metrics if k not in names]
+    table = Table(title=title, show_edge=False, header_style="bold")
+    table.add_column("split")
+    for name in names:
+        table.add_column(name, justify="right")
+    for split, metrics in rows.items():
+        table.add_row(split, *(fmt(metrics.get(n), n) for n in names))
+    return table
+
+
+def confusion_table(matrix, classes: list[str]) -> Table:
+    """Rows are true classes, columns predicted; the last column is the per-class recall."""
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", show_edge=False, header_style="bold")
+    table.add_column("true \\ pred")
+    for name in classes:
+        table.add_column(str(name), justify="right")
+    table.add_column("recall", justify="right")
+    for i, name in enumerate(classes):
+        total = matrix[i].sum()
+        recall = f"{100 * matrix[i, i] / total:.1f}%" if total else "-"
+        table.add_row(str(name), *(str(int(v)) if v else "[dim]0[/dim]" for v in matrix[i]), recall)
+    return table
+
+
+def gradcheck_table(results, title: str) -> Table:
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for name in ("layer", "tensor", "checked", "max abs err", "max rel err", "worst at", "result"):
+        table.add_column(name, justify="left" if name in ("layer", "tensor", "worst at") else "right")
+    for r in results:
+        checked = f"{r.checked}/{r.total}" + (f" ({r.skipped} at kinks)" if r.skipped else "")
+        table.add_row(r.layer, r.tensor, checked, f"{r.max_abs_err:.2e}", f"{r.max_rel_err:.2e}",
+                      str(r.worst) if r.worst else "", "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]")
+    return table
+
+
+def summary_table(rows, total_params: int, trainable: int) -> Table:
+    table = Table(show_edge=False, header_style="bold", caption=f"{total_params:,} parameters "
+                  f"({trainable:,} trainable, {4 * trainable / 2**20:.2f} MiB as float32)")
+    for name in ("#", "layer", "output shape", "parameters"):
+        table.add_column(name, justify="right" if name in ("#", "parameters") else "left")
+    for index, layer, shape, count in rows:
+        table.add_row(index, layer, shape, f"{count:,}" if count else "")
+    return table

@@ -1,0 +1,318 @@
+"""The training engine: epochs of shuffled mini-batches, forward, criterion, backward, clip, step.
+
+The engine knows nothing of terminals or files. It reports through :class:`Callback` events (the CLI
+renders them with rich; a notebook can print them) and hands its complete state to whoever saves
+checkpoints (``Trainer.state_dict``), so a run resumes exactly, even from the middle of an epoch.
+
+One step, with the Torch7 names::
+
+    output = model.forward(x)                          -- model:forward(x)
+    loss   = criterion.forward(output, y)              -- criterion:forward(output, y)
+    dl_do  = criterion.backward(output, y)             -- dLoss/dOutput
+    model.zero_grad_parameters()                       -- model:zeroGradParameters()
+    model.backward(x, dl_do)                           -- dLoss/dInput, and dLoss/dW accumulated
+    optimizer.step()                                   -- W <- W - lr * (a function of dLoss/dW)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import TrainingError
+from .nn.container import first_non_finite
+from .nn.module import Criterion, Module
+from .optim.clip import clip_grad_norm, clip_grad_value
+
+
+class Callback:
+    """Hooks the engine calls; override the ones you need."""
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int, batches: int) -> None: ...
+    def on_batch_end(self, trainer: Trainer, batch: int, loss: float, samples: int) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None: ...
+    def on_train_end(self, trainer: Trainer, reason: str) -> None: ...
+
+
+class Interrupted(Exception):
+    """Training stopped between two steps at the user's request (Ctrl-C, SIGTERM); state is consistent."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` epochs without an improvement of at least ``min_delta`` in the monitor."""
+
+    patience: int = 5
+    min_delta: float = 0.0
+
+
+def predictions(output: np.ndarray, task: str, logits: bool = False) -> np.ndarray:
+    """Class indices from a classifier's output (argmax over axis 1); 0/1 for a binary output
+    (threshold 0 on logits, 0.5 on probabilities)."""
+    if task == "classification":
+        return output.argmax(axis=1)
+    if task == "binary":
+        return (output > (0.0 if logits else 0.5)).astype(np.int64)
+    raise ValueError(f"no class predictions for a {task} task")
+
+
+def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
+             batch_size: int = 256) -> dict[str, float]:
+    """Loss per sample and metrics of ``model`` on ``(x, y)`` in evaluation mode (accuracy for
+    classifiers, MSE and MAE for regression). Restores the model's mode afterwards."""
+    was_training = model.training
+    model.evaluate()
+    task, logits = criterion.task, getattr(criterion, "logits", False)
+    n, loss_sum, correct, se, ae = len(x), 0.0, 0, 0.0, 0.0
+    try:
+        for start in range(0, n, batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            out = model.forward(xb)
+            loss_sum += _sample_sum(criterion, criterion.forward(out, yb), len(xb))
+            if task == "regression":
+                d = (out - yb).astype(np.float64)
+                se += float(np.sum(d * d))
+                ae += float(np.sum(np.abs(d)))
+            else:
+                correct += int(np.sum(predictions(out, task, logits) == (yb if task != "binary" else yb > 0.5)))
+    finally:
+        model.train(was_training)
+    metrics = {"loss": loss_sum / n}
+    if task == "regression":
+        metrics.update(mse=se / y.size, mae=ae / y.size)
+    else:
+        denom = n if task == "classification" else y.size
+        metrics["accuracy"] = correct / denom
+    return metrics
+
+
+def _sample_sum(criterion: Criterion, loss: float, batch: int) -> float:
+    """Turn a batch's loss into a sum over its samples, whatever the reduction."""
+    return loss * batch if criterion.reduction == "mean" else loss
+
+
+@dataclass
+class Trainer:
+    """Fit ``model`` with ``criterion`` and ``optimizer`` (and an optional ``schedule``) on arrays.
+
+    Example::
+
+        trainer = Trainer(model, CrossEntropyCriterion(), SGD(*model.parameters(), lr=0.1), seed=0)
+        history = trainer.fit(x_train, y_train, x_val, y_val, epochs=10)
+    """
+
+    model: Module
+    criterion: Criterion
+    optimizer: object
+    schedule: object | None = None
+    batch_size: int = 32
+    shuffle: bool = True
+    seed: int = 0
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    monitor: str = "val_loss"
+    mode: str = "min"
+    early_stopping: EarlyStopping | None = None
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        self.rng = np.random.default_rng(self.seed)
+        self.epoch = 0                   # epochs completed
+        self.step = 0                    # optimizer steps taken
+        self.history: list[dict] = []
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.bad_epochs = 0
+        self.stop_reason: str | None = None
+        self.stop_requested: str | None = None     # set (e.g. by a signal handler) to stop after this step
+        self.last_grad_norm: float | None = None
+        self._resume = None                        # mid-epoch position: (perm, next batch, loss sum, seen, seconds)
+
+    @property
+    def mid_epoch(self) -> bool:
+        """True when the trainer was stopped (or restored) in the middle of an epoch."""
+        return self._resume is not None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None, *, epochs: int) -> list[dict]:
+        """Train until ``epochs`` epochs are complete (counting those already done) or early stopping.
+
+        Raises :class:`Interrupted` when ``stop_requested`` is set, after a complete step, and
+        :class:`~backprop_cli.errors.TrainingError` on a non-finite loss or gradient.
+        """
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        if len(x) == 0:
+            raise ValueError("no training samples")
+        self.stop_reason = None
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        while self.epoch < epochs and self.stop_reason is None:
+            if self.stop_requested:
+                raise Interrupted(self.stop_requested)
+            with np.errstate(all="ignore"):       # non-finite values are detected and reported below
+                record = self._run_epoch(x, y)
+                if x_val is not None and len(x_val):
+                    val = evaluate(self.model, self.criterion, x_val, y_val, batch_size=max(self.batch_size, 256))
+                    record.update({f"val_{k}": v for k, v in val.items()})
+            self.epoch += 1
+            self.history.append(record)
+            self._after_epoch(record)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, record)
+        reason = self.stop_reason or "completed"
+        if self.stop_reason == "early stopping" and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        for cb in self.callbacks:
+            cb.on_train_end(self, reason)
+        return self.history
+
+    def _run_epoch(self, x: np.ndarray, y: np.ndarray) -> dict:
+        n, bs = len(x), self.batch_size
+        if self._resume is not None:
+            perm, first, loss_sum, seen, seconds = self._resume
+            self._resume = None
+        else:
+            perm = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            first, loss_sum, seen, seconds = 0, 0.0, 0, 0.0
+        lr = self.schedule.lr_at(self.epoch) if self.schedule is not None else self.optimizer.lr
+        self.optimizer.lr = lr
+        batches = math.ceil(n / bs)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self, self.epoch, batches)
+        self.model.train()
+        started = time.perf_counter()
+        for b in range(first, batches):
+            idx = perm[b * bs:(b + 1) * bs]
+            loss = self._train_step(x[idx], y[idx], b)
+            loss_sum += _sample_sum(self.criterion, loss, len(idx))
+            seen += len(idx)
+            for cb in self.callbacks:
+                cb.on_batch_end(self, b, loss, len(idx))
+            if self.stop_requested and b + 1 < batches:
+                self._resume = (perm, b + 1, loss_sum, seen, seconds + time.perf_counter() - started)
+                raise Interrupted(self.stop_requested)
+        seconds += time.perf_counter() - started
+        return {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "lr": lr,
+                "seconds": seconds, "samples_per_sec": seen / seconds if seconds > 0 else float("inf")}
+
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int) -> float:
+        model, criterion = self.model, self.criterion
+        output = model.forward(xb)
+        loss = criterion.forward(output, yb)
+        if not math.isfinite(loss):
+            self._non_finite("loss", batch)
+        grad_output = criterion.backward(output, yb)
+        model.zero_grad_parameters()
+        model.backward(xb, grad_output)
+        params, grads = model.parameters()
+        if self.clip_value is not None:
+            clip_grad_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            self.last_grad_norm = clip_grad_norm(grads, self.clip_norm)
+            finite = math.isfinite(self.last_grad_norm)
+        else:
+            finite = all(math.isfinite(float(g.sum())) or np.isfinite(g).all() for g in grads)
+        if not finite:
+            self._non_finite("gradient", batch)
+        self.optimizer.step()
+        self.step += 1
+        return loss
+
+    def _non_finite(self, what: str, batch: int) -> None:
+        where = first_non_finite(self.model) or ("the criterion" if what == "loss" else "a parameter gradient")
+        raise TrainingError(f"non-finite {what} at epoch {self.epoch + 1}, step {batch + 1} "
+                            f"(first non-finite: {where}); lower the learning rate or clip gradients",
+                            where="training")
+
+    def _after_epoch(self, record: dict) -> None:
+        value = record.get(self.monitor)
+        if self.schedule is not None:
+            self.schedule.observe(self.epoch - 1, value)
+        if value is None:
+            return
+        delta = self.early_stopping.min_delta if self.early_stopping else 0.0
+        better = (self.best_metric is None or
+                  (value < self.best_metric - delta if self.mode == "min" else value > self.best_metric + delta))
+        record["best"] = better
+        if better:
+            self.best_metric, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+            self.best_state = self.model.state_dict()
+        else:
+            self.bad_epochs += 1
+            if self.early_stopping and self.bad_epochs >= self.early_stopping.patience:
+                self.stop_reason = "early stopping"
+
+    # ------------------------------------------------------------------ state, for checkpoints
+    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """``(meta, arrays)``: JSON-able numbers and lists, and named arrays, enough to resume exactly."""
+        meta = {
+            "epoch": self.epoch, "step": self.step, "history": self.history,
+            "best_metric": self.best_metric, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+            "rng": _rng_state(self.rng),
+            "module_rngs": [_rng_state(m.rng) for m in self.model.modules() if hasattr(m, "rng")],
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+        }
+        arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        opt_state = self.optimizer.state_dict()
+        meta["optimizer_scalars"] = {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)}
+        arrays.update({f"optim.{k}": v for k, v in opt_state.items() if isinstance(v, np.ndarray)})
+        if self.best_state is not None:
+            arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
+        if self._resume is not None:
+            perm, first, loss_sum, seen, seconds = self._resume
+            arrays["resume.perm"] = perm
+            meta["resume"] = {"batch": first, "loss_sum": loss_sum, "seen": seen, "seconds": seconds}
+        return meta, arrays
+
+    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` gave (the model must already hold the same architecture)."""
+        self.model.load_state_dict(_strip(arrays, "model."))
+        opt = dict(meta.get("optimizer_scalars", {}))
+        opt.update(_strip(arrays, "optim."))
+        self.optimizer.load_state_dict(opt)
+        if self.schedule is not None and meta.get("schedule") is not None:
+            self.schedule.load_state_dict(meta["schedule"])
+        self.epoch, self.step, self.history = meta["epoch"], meta["step"], list(meta["history"])
+        self.best_metric, self.best_epoch, self.bad_epochs = meta["best_metric"], meta["best_epoch"], meta["bad_epochs"]
+        self.rng.bit_generator.state = _rng_from(meta["rng"])
+        for m, state in zip([m for m in self.model.modules() if hasattr(m, "rng")], meta["module_rngs"]):
+            m.rng.bit_generator.state = _rng_from(state)
+        best = _strip(arrays, "best.")
+        self.best_state = best or None
+        if meta.get("resume"):
+            r = meta["resume"]
+            self._resume = (arrays["resume.perm"], r["batch"], r["loss_sum"], r["seen"], r["seconds"])
+
+
+def _strip(arrays: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    """A bit generator's state with its 128-bit integers as strings (JSON keeps them exactly)."""
+    return _map_ints(rng.bit_generator.state, str)
+
+
+def _rng_from(state: dict) -> dict:
+    return _map_ints(state, int)
+
+
+def _map_ints(d, conv):
+    if isinstance(d, dict):
+        return {k: (d[k] if k == "bit_generator" else _map_ints(d[k], conv)) for k in d}
+    return conv(d) if isinstance(d, (int, str)) else d
