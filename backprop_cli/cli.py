@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 
 from . import __version__
@@ -62,7 +61,7 @@ def _edge(command):
         from .errors import BackpropError
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, click.exceptions.Exit):
+        except typer.Exit:
             raise
         except BackpropError as err:
             if _state["debug"]:
@@ -89,7 +88,7 @@ def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None
     items = list(set_ or []) + list(extra or [])
     for item in extra or []:
         if "=" not in item:
-            raise click.UsageError(f"unexpected argument {item!r}; overrides look like KEY=VALUE")
+            raise typer.BadParameter(f"unexpected argument {item!r}; overrides look like KEY=VALUE")
     return items + ([f"seed={seed}"] if seed is not None else [])
 
 
@@ -131,23 +130,26 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     epochs = cfg.training.epochs
     report = TrainingReport(console, epochs, plain_output(console, quiet))
     trainer.callbacks = [run, report]
-    if trainer.epoch >= epochs and not trainer.mid_epoch:
+    if trainer.epoch >= epochs:
         console.print(f"{resume} has already trained {trainer.epoch} of {epochs} epochs; nothing to do")
         return
     previous = _install_stop_handlers(trainer)
     try:
         trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()), epochs=epochs)
     except Interrupted as stop:
+        # Until the checkpoint is written, a further Ctrl-C only says "already stopping".
         report.close()
         path = run.save(trainer, "last.npz")
         _err(f"{stop.signal_name}: stopped at epoch {trainer.epoch + 1}, step {trainer.step}; "
              f"checkpoint written to {path}")
         _err(f"resume with: backprop train {config} --resume {path}")
+        for signum in previous:                # the work is saved: let nothing cut the exit short
+            signal.signal(signum, signal.SIG_IGN)
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     rows = {name: evaluate(model, criterion, ds.x, ds.y)
             for name, ds in (("train", data.train), ("validation", data.val), ("test", data.test)) if ds is not None}
     _print_results(console, trainer, rows, run)
@@ -175,25 +177,6 @@ def _print_results(console, trainer, rows, run) -> None:
 
 
 # ---------------------------------------------------------------------------- eval, predict
-def _eval_data(restored, data: Path | None, labels: Path | None, with_labels: bool = True):
-    """The dataset to score: ``--data`` read like the training data, else the config's test set."""
-    from .data import load_dataset
-    from .experiment import read_split
-    cfg = restored.config
-    if data is None:
-        dataset = read_split(cfg, "test", restored.task, restored.classes)
-        if dataset is None:
-            _fail(f"the checkpoint's config has no data.test; pass --data FILE")
-    else:
-        dataset = load_dataset(data, labels=labels, format=None if cfg.data.format == "auto" else cfg.data.format,
-                               task=restored.task, label_column=cfg.data.label_column if with_labels else None,
-                               header=cfg.data.header, classes=restored.classes)
-    x = restored.normalizer.apply(dataset.x).astype(cfg.training.dtype, copy=False)
-    if x.shape[1:] != restored.input_shape:
-        _fail(f"{dataset.source}: samples of shape {tuple(x.shape[1:])}, but the model takes {restored.input_shape}")
-    return dataset, x
-
-
 @app.command("eval")
 @_edge
 def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
@@ -206,23 +189,24 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
     """
     import numpy as np
 
-    from .experiment import restore
+    from .experiment import forward_all, model_inputs, read_eval_data, restore
     from .render import confusion_table, make_console, results_table
     from .train import evaluate, predictions
 
     restored = restore(checkpoint)
-    dataset, x = _eval_data(restored, data, labels)
+    dataset = read_eval_data(restored, data, labels)
+    x = model_inputs(restored, dataset.x, dataset.source)
     metrics = evaluate(restored.model, restored.criterion, x, dataset.y)
-    result = {"checkpoint": str(checkpoint), "data": dataset.source, "samples": len(x), "epoch": restored.checkpoint.meta["epoch"], **metrics}
+    result = {"checkpoint": str(checkpoint), "data": dataset.source, "samples": len(x),
+              "epoch": restored.checkpoint.meta["epoch"], **metrics}
     matrix = None
     if restored.task == "classification":
         k = len(restored.classes)
-        pred = predictions(_forward(restored, x), "classification")
+        pred = predictions(forward_all(restored.model, x), "classification")
         matrix = np.bincount(dataset.y * k + pred, minlength=k * k).reshape(k, k)
-        result["classes"] = restored.classes
-        result["confusion_matrix"] = matrix.tolist()
-        result["recall"] = {c: (float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None)
-                            for i, c in enumerate(restored.classes)}
+        result.update(classes=restored.classes, confusion_matrix=matrix.tolist(),
+                      recall={c: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None
+                              for i, c in enumerate(restored.classes)})
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -230,12 +214,6 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
     console.print(results_table({Path(dataset.source).name: metrics}, title=f"{checkpoint} (epoch {result['epoch']})"))
     if matrix is not None:
         console.print(confusion_table(matrix, restored.classes))
-
-
-def _forward(restored, x, batch_size: int = 1024):
-    import numpy as np
-    restored.model.evaluate()
-    return np.concatenate([restored.model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 @app.command()
@@ -250,12 +228,11 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
     import numpy as np
 
     from .checkpoint import atomic_write
-    from .experiment import restore
+    from .experiment import forward_all, model_inputs, read_features, restore
     from .train import predictions
 
     restored = restore(checkpoint)
-    dataset, x = _eval_data(restored, data, None, with_labels=False)
-    output = _forward(restored, x)
+    output = forward_all(restored.model, model_inputs(restored, read_features(restored, data), str(data)))
     if restored.task == "classification":
         probs = _probabilities(output, restored.criterion)
         header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
@@ -301,7 +278,7 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
     from .render import gradcheck_table, make_console
 
     if eps <= 0 or tol <= 0 or batch < 1 or max_checks < 1:
-        raise click.UsageError("--eps and --tol must be > 0; --batch and --max-checks >= 1")
+        raise typer.BadParameter("--eps and --tol must be > 0; --batch and --max-checks >= 1")
     console = make_console()
     if config is None:
         results = [r for _, run in library_cases() for r in run(eps=eps, tol=tol)]
@@ -360,19 +337,44 @@ def schema() -> None:
     typer.echo(json.dumps(config_schema(), indent=2))
 
 
+@app.command("time")
+@_edge
+def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
+          batches: int = typer.Option(20, "--batches", "-n", help="Timed forward/backward passes."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Average forward and backward milliseconds per layer on the config's data (like caffe time).
+
+    Example: backprop time configs/digits_cnn.yaml --batches 50
+    """
+    from .config import load_config
+    from .experiment import build, load_data
+    from .profile import time_layers
+    from .render import make_console, timing_table
+
+    if batches < 1:
+        raise typer.BadParameter("--batches must be >= 1")
+    cfg = load_config(config, _overrides(set_, None))
+    data = load_data(cfg, splits=("train",))
+    model, criterion = build(cfg, data.input_shape)
+    rows = time_layers(model, criterion, data.train.x, data.train.y, batches=batches,
+                       batch_size=cfg.training.batch_size)
+    make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes"))
+
+
 def main(args: list[str] | None = None) -> None:
     """The console-script entry point: usage errors become one line and exit code 2."""
+    args = sys.argv[1:] if args is None else list(args)
     command = typer.main.get_command(app)
+    if not args:
+        args = ["--help"]
     try:
         code = command.main(args=args, prog_name="backprop", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as err:
-        typer.echo(err.ctx.get_help() if err.ctx else "")
-        code = 0
-    except click.UsageError as err:
-        hint = f" (see: {err.ctx.command_path} --help)" if err.ctx else ""
-        _err(err.format_message() + hint)
-        code = 2
-    except click.Abort:
+    except typer.Abort:
         _err("aborted")
         code = 130
+    except typer.TyperException as err:      # click's usage errors, vendored by typer
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        _err(err.format_message() + hint)
+        code = getattr(err, "exit_code", 2)
     sys.exit(code or 0)

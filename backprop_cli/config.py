@@ -7,7 +7,7 @@ Reading keeps the line of every node, so each mistake is reported where it was m
 Every mistake found in one run is raised together, as one :class:`ConfigError` listing one per line
 (its ``problems`` attribute holds them one by one). Relative data paths resolve against the config
 file's directory; the validated Config holds absolute paths and has every ``auto`` resolved (data
-format, task, monitor, mode, cosine ``t_max``, name, output), so ``Config.dump()`` can be saved with
+format, task, monitor, mode, cosine ``t_max``, name), so ``Config.dump()`` can be saved with
 a run and rebuilt anywhere with :func:`config_from_dict`.
 
 Layers and the criterion are written as a name (``ReLU``) or a one-key mapping: ``Linear: 128``
@@ -42,6 +42,7 @@ from .nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchN
 from .nn.init import SCHEMES as INIT_SCHEMES
 
 PathKey = tuple[Union[str, int], ...]
+
 
 class Inferred(NamedTuple):
     """A constructor argument that may be left out: read from axis 0 of each incoming sample."""
@@ -83,9 +84,10 @@ def _show(value: Any) -> str:
 def _suggest(word: Any, choices, *, also: str = "") -> str:
     """``"; did you mean learning_rate?"`` when a choice is close, else ``also`` (may be empty)."""
     if isinstance(word, str):
-        close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+        by_lower = {str(c).lower(): str(c) for c in choices}
+        close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
         if close:
-            return f"; did you mean {close[0]}?"
+            return f"; did you mean {by_lower[close[0]]}?"
     return also
 
 
@@ -269,14 +271,19 @@ def _file_path(value: Any, info: ValidationInfo) -> Path:
     return path
 
 
-def _run_dir(value: Any, info: ValidationInfo) -> Path:
-    """The run directory, absolute against the current directory."""
+def _run_dir(value: Any) -> Path:
+    """The run directory as written; a relative one is taken from the current directory when used."""
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {_show(value)}")
-    ctx = info.context or {}
-    return Path(os.path.normpath(Path(ctx.get("cwd") or Path.cwd()) / os.path.expanduser(value)))
+    return Path(os.path.expanduser(value))
+
+
+def _run_name(value: Any) -> Any:
+    if isinstance(value, str) and (not value.strip() or "/" in value or "\\" in value):
+        raise ValueError(f"expected a name for the run directory (no slashes), got {_show(value)}")
+    return value
 
 
 def _label_column(value: Any) -> int | str:
@@ -399,7 +406,8 @@ class _LayerParser:
             (name, value), = raw.items()
         else:
             got = f"a mapping with {len(raw)} keys" if isinstance(raw, dict) else _show(raw)
-            self.problem(path, f"expected a {self.kind} name or a one-key mapping like `Linear: 128`, got {got}")
+            example = "Linear: 128" if self.kind == "layer" else "CrossEntropyLoss: {weights: [1, 2]}"
+            self.problem(path, f"expected a {self.kind} name or a one-key mapping like `{example}`, got {got}")
             return None
         cls = self.registry.get(name) if isinstance(name, str) else None
         if cls is None:
@@ -417,7 +425,6 @@ class _LayerParser:
     def bind(self, cls: type, name: str, value: Any, path: PathKey) -> dict[str, Any] | None:
         """Bind positional (a scalar or list) or keyword (a mapping) values to ``cls``'s constructor."""
         params = {n: p for n, p in inspect.signature(cls).parameters.items() if n not in NOT_CONFIG_KEYS}
-        varpos = next((p.name for p in params.values() if p.kind is p.VAR_POSITIONAL), None)
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         ok = True
         if value is None:
@@ -447,12 +454,19 @@ class _LayerParser:
         inferred = INFERRED[cls].param if cls in INFERRED else None
         missing = [n for n in required if n not in args and n != inferred]
         if missing:
-            self.problem(path, f"missing {', '.join(missing)} ({name} needs {', '.join(required)})")
+            self.problem(path, f"missing {', '.join(missing)}")
             ok = False
+        ok = self.check_types(params, args, path) and ok
+        return args if ok else None
+
+    def check_types(self, params: dict[str, inspect.Parameter], args: dict[str, Any], path: PathKey) -> bool:
+        """Check each value against its parameter's annotation (numeric strings become floats)."""
+        ok = True
         for key in list(args):
-            if key == varpos:
+            param = params.get(key)
+            if param is None or param.kind is param.VAR_POSITIONAL:
                 continue
-            atoms = _annotation_atoms(params[key]) if key in params else None
+            atoms = _annotation_atoms(param)
             if atoms is not None:
                 good, args[key] = _check_value(atoms, args[key])
                 if not good:
@@ -462,7 +476,7 @@ class _LayerParser:
                 self.problem(path + (key,), f"expected one of {', '.join(INIT_SCHEMES)}, got {_show(args[key])}"
                              + _suggest(args[key], INIT_SCHEMES))
                 ok = False
-        return args if ok else None
+        return ok
 
     def bind_positional(self, cls, name, params, values, path) -> dict[str, Any] | None:
         """Values fill the required arguments in order (skipping the inferred one when fewer are given)."""
@@ -529,15 +543,12 @@ class Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-DATA_FORMATS = ("csv", "idx", "npz")
-
-
 def guess_format(path: Path) -> str | None:
     """``csv``, ``npz`` or ``idx`` from a file name (``train-images-idx3-ubyte.gz`` is idx), else None."""
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
-    if name.endswith((".csv", ".tsv", ".txt")):
+    if name.endswith(".csv"):
         return "csv"
     if name.endswith(".npz"):
         return "npz"
@@ -566,20 +577,11 @@ class DataConfig(Section):
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> DataConfig:
         if self.format == "auto":
-            guessed = guess_format(self.train)
-            if guessed is None:
+            self.format = guess_format(self.train) or "auto"
+            if self.format == "auto":
                 _report(info, ("data", "train"), f"cannot tell the format from the name {self.train.name!r}; "
                         "set data.format to csv, idx or npz")
-            else:
-                self.format = guessed
-        for part in ("train", "validation", "test"):
-            given, labels = getattr(self, part), getattr(self, f"{part}_labels")
-            if labels is not None and given is None:
-                _report(info, ("data", f"{part}_labels"), f"given without data.{part}")
-            elif self.format == "idx" and given is not None and labels is None:
-                _report(info, ("data", f"{part}_labels"), f"required for idx data (the labels file of data.{part})")
-            elif self.format in ("csv", "npz") and labels is not None:
-                _report(info, ("data", f"{part}_labels"), f"only for idx data ({self.format} files hold their labels)")
+        self._check_labels(info)
         if self.validation is not None:
             if "validation_split" in self.model_fields_set and self.validation_split > 0:
                 _report(info, ("data", "validation_split"),
@@ -588,12 +590,22 @@ class DataConfig(Section):
         if (self.normalize == "scale") != (self.scale is not None):
             _report(info, ("data", "scale"), "required for normalize: scale (e.g. 255)" if self.scale is None
                     else f"only for normalize: scale (normalize is {self.normalize})")
-        if self.format != "csv":
-            if self.header is not None:
-                _report(info, ("data", "header"), f"only for csv data (format is {self.format})")
-            if self.label_column != -1:
-                _report(info, ("data", "label_column"), f"only for csv data (format is {self.format})")
+        if self.format in ("idx", "npz"):
+            for key, default in (("header", None), ("label_column", -1)):
+                if getattr(self, key) != default:
+                    _report(info, ("data", key), f"only for csv data (format is {self.format})")
         return self
+
+    def _check_labels(self, info: ValidationInfo) -> None:
+        """IDX keeps labels in a second file; CSV and NPZ files hold their own."""
+        for part in ("train", "validation", "test"):
+            given, labels, where = getattr(self, part), getattr(self, f"{part}_labels"), ("data", f"{part}_labels")
+            if labels is not None and given is None:
+                _report(info, where, f"given without data.{part}")
+            elif self.format == "idx" and given is not None and labels is None:
+                _report(info, where, f"required for idx data (the labels file of data.{part})")
+            elif self.format in ("csv", "npz") and labels is not None:
+                _report(info, where, f"only for idx data ({self.format} files hold their labels)")
 
 
 # ---------------------------------------------------------------- optimizers
@@ -601,6 +613,8 @@ _LR = AliasChoices("lr", "learning_rate")
 
 
 class SGDConfig(Section):
+    """Stochastic gradient descent with optional (Nesterov) momentum: ``backprop_cli.optim.SGD``."""
+
     name: Literal["sgd"]
     lr: PosFloat = Field(0.01, validation_alias=_LR)
     momentum: NonNegFloat = 0.0
@@ -617,6 +631,8 @@ class SGDConfig(Section):
 
 
 class AdamConfig(Section):
+    """Adam: ``backprop_cli.optim.Adam``; ``betas`` are the decay rates of the two moment estimates."""
+
     name: Literal["adam"]
     lr: PosFloat = Field(1e-3, validation_alias=_LR)
     betas: Annotated[tuple[Annotated[Flt, Field(ge=0, lt=1)], Annotated[Flt, Field(ge=0, lt=1)]],
@@ -626,11 +642,15 @@ class AdamConfig(Section):
 
 
 class AdamWConfig(AdamConfig):
+    """Adam with decoupled weight decay: ``backprop_cli.optim.AdamW``."""
+
     name: Literal["adamw"]
     weight_decay: NonNegFloat = 1e-2
 
 
 class RMSpropConfig(Section):
+    """RMSprop: ``backprop_cli.optim.RMSprop``."""
+
     name: Literal["rmsprop"]
     lr: PosFloat = Field(1e-2, validation_alias=_LR)
     alpha: Annotated[Flt, Field(ge=0, lt=1)] = 0.99
@@ -641,6 +661,8 @@ class RMSpropConfig(Section):
 
 
 class AdagradConfig(Section):
+    """Adagrad: ``backprop_cli.optim.Adagrad``."""
+
     name: Literal["adagrad"]
     lr: PosFloat = Field(1e-2, validation_alias=_LR)
     lr_decay: NonNegFloat = 0.0
@@ -665,21 +687,29 @@ OptimizerConfig = Annotated[Union[SGDConfig, AdamConfig, AdamWConfig, RMSpropCon
 
 # ---------------------------------------------------------------- schedules
 class _ScheduleBase(Section):
+    """What every schedule takes: an optional linear warm-up over the first epochs."""
+
     warmup_epochs: NonNegInt = 0
     warmup_start_factor: Annotated[Flt, Field(gt=0, le=1)] = 0.1
 
 
 class ConstantSchedule(_ScheduleBase):
+    """The optimizer's lr throughout."""
+
     name: Literal["constant"] = "constant"
 
 
 class StepSchedule(_ScheduleBase):
+    """lr times gamma every ``step_size`` epochs."""
+
     name: Literal["step"]
     step_size: PosInt
     gamma: PosFloat = 0.1
 
 
 class MultiStepSchedule(_ScheduleBase):
+    """lr times gamma at each epoch in ``milestones``."""
+
     name: Literal["multistep"]
     milestones: Annotated[list[PosInt], Field(min_length=1)]
     gamma: PosFloat = 0.1
@@ -693,17 +723,23 @@ class MultiStepSchedule(_ScheduleBase):
 
 
 class ExponentialSchedule(_ScheduleBase):
+    """lr times gamma every epoch."""
+
     name: Literal["exponential"]
     gamma: PosFloat
 
 
 class CosineSchedule(_ScheduleBase):
+    """Cosine from lr down to ``min_lr`` over ``t_max`` epochs (default: training.epochs)."""
+
     name: Literal["cosine"]
     t_max: PosInt | None = None
     min_lr: NonNegFloat = 0.0
 
 
 class PlateauSchedule(_ScheduleBase):
+    """lr times ``factor`` when the monitored metric stops improving (mode auto: training.mode)."""
+
     name: Literal["plateau"]
     mode: Literal["auto", "min", "max"] = "auto"
     factor: Fraction = 0.1
@@ -731,6 +767,8 @@ ScheduleConfig = Annotated[Union[ConstantSchedule, StepSchedule, MultiStepSchedu
 
 # ---------------------------------------------------------------- training
 class EarlyStopping(Section):
+    """Stop when training.monitor has not improved by ``min_delta`` for ``patience`` epochs."""
+
     patience: PosInt = 5
     min_delta: NonNegFloat = 0.0
 
@@ -741,6 +779,8 @@ def _switch(value: Any) -> Any:
 
 
 class TrainingConfig(Section):
+    """The loop: epochs, batches, precision, what to monitor, checkpoints and gradient clipping."""
+
     epochs: PosInt = 10
     batch_size: PosInt = 32
     shuffle: bool = True
@@ -766,7 +806,7 @@ def monitor_for(task: str, monitor: str = "auto", mode: str = "auto") -> tuple[s
 class Config(Section):
     """A validated config; every ``auto`` resolved and every path absolute. See the module docstring."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$")] | None = None
+    name: Annotated[str, BeforeValidator(_run_name)] | None = None
     seed: NonNegInt = 0
     data: DataConfig
     model: ModelSpec
@@ -783,16 +823,21 @@ class Config(Section):
         ctx = info.context or {}
         if self.name is None:
             self.name = ctx.get("default_name") or "run"
-        if self.output is None:
-            self.output = Path(os.path.normpath(Path(ctx.get("cwd") or Path.cwd()) / "runs" / self.name))
-        if self.criterion is None or not self.model:         # already reported; nothing to resolve
-            return self
+        if self.criterion is not None:                       # else already reported
+            self._resolve_task(info)
+            self._resolve_training(info)
+            self._resolve_schedule(info)
+        return self
+
+    def _resolve_task(self, info: ValidationInfo) -> None:
         task = getattr(CRITERIONS[self.criterion.name], "task", "regression")
         if self.data.task == "auto":
             self.data.task = task
         elif self.data.task != task:
             _report(info, ("data", "task"), f"{self.data.task} does not fit {self.criterion.name} "
                     f"(a {task} criterion); set task: {task} or auto")
+
+    def _resolve_training(self, info: ValidationInfo) -> None:
         training = self.training
         if training.monitor == "val_accuracy" and self.data.task != "classification":
             _report(info, ("training", "monitor"), f"val_accuracy needs a classification task, "
@@ -802,18 +847,27 @@ class Config(Section):
         if training.early_stopping is not None and no_validation:
             _report(info, ("training", "early_stopping"), "needs validation data (data.validation or "
                     "data.validation_split > 0)")
-        if isinstance(self.schedule, CosineSchedule) and self.schedule.t_max is None:
-            self.schedule.t_max = training.epochs
-        if isinstance(self.schedule, PlateauSchedule) and self.schedule.mode == "auto":
-            self.schedule.mode = training.mode
-        if getattr(self.schedule, "min_lr", 0.0) > self.optimizer.lr:
+
+    def _resolve_schedule(self, info: ValidationInfo) -> None:
+        schedule = self.schedule
+        if isinstance(schedule, CosineSchedule) and schedule.t_max is None:
+            schedule.t_max = self.training.epochs
+        if isinstance(schedule, PlateauSchedule) and schedule.mode == "auto":
+            schedule.mode = self.training.mode
+        if getattr(schedule, "min_lr", 0.0) > self.optimizer.lr:
             _report(info, ("schedule", "min_lr"), f"must not exceed optimizer.lr ({self.optimizer.lr}), "
-                    f"got {self.schedule.min_lr}")
-        return self
+                    f"got {schedule.min_lr}")
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the run is written: ``output``, or ``runs/<name>``; relative to the current directory."""
+        return self.output if self.output is not None else Path("runs") / self.name
 
     def dump(self) -> dict[str, Any]:
         """Plain data (JSON and YAML serialisable, absolute paths) that :func:`config_from_dict` rebuilds."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        data["schedule"] = {"name": data["schedule"].pop("name"), **data["schedule"]}
+        return data
 
     def locate(self, dotted_path: str) -> tuple[str, int | None]:
         """``(file, line)`` where ``dotted_path`` (or its nearest written parent) was given; line None if unknown."""
@@ -869,6 +923,11 @@ class _Schema(NamedTuple):
             return list(dict.fromkeys(k for m in self.variants.values() for k in _keys(m)))
         return None
 
+    def field_name(self, key: Any) -> str | None:
+        """The field ``key`` names (``lr`` for ``learning_rate``), in this section or any variant."""
+        models = [self.model] if self.model is not None else list((self.variants or {}).values())
+        return next((n for n in (_field_name(m, key) for m in models) if n is not None), None)
+
     def child(self, key: Any) -> _Schema:
         model = self.model
         if self.variants is not None:
@@ -884,6 +943,12 @@ class _Schema(NamedTuple):
         if len(models) > 1:
             return _Schema(variants={_tag(m): m for m in models})
         return _Schema()
+
+
+def _is_layer_entry(path: Sequence[Any]) -> bool:
+    """Whether ``path`` is one layer's ``{Name: value}`` mapping (``model.3``, ``model.4.Residual.0``)."""
+    in_model = len(path) >= 2 and path[0] == "model" and len(path) % 2 == 0 and isinstance(path[-1], int)
+    return in_model or list(path) == ["criterion"]
 
 
 def _schema_at(loc: Sequence[Any]) -> _Schema:
@@ -952,9 +1017,8 @@ def _message(err: dict, loc: tuple, data: Any) -> str:
         return _PLAIN_MESSAGES[kind] + got
     text = err["msg"]
     if text.startswith("Input should be "):
-        text = "expected " + text[len("Input should be "):]
-    elif text.startswith("String should "):
-        text = "expected a string that should " + text[len("String should "):]
+        rest = text[len("Input should be "):]
+        text = ("expected a value " if rest.startswith(("greater", "less")) else "expected ") + rest
     return text + (got if "got" not in text and not isinstance(value, (dict, list)) else "")
 
 
@@ -964,7 +1028,7 @@ def _unknown_key(loc: tuple, data: Any) -> str:
     if model is None:
         return "unknown key"
     fieldname = _field_name(model, key)
-    parent = _data_at(data, _data_path(loc[:-1], data))
+    parent = _data_at(data, _data_path(loc, data)[:-1])
     if fieldname is not None and isinstance(parent, dict):
         twin = [k for k in parent if k != key and _field_name(model, k) == fieldname]
         if twin:
@@ -978,7 +1042,7 @@ def _unknown_key(loc: tuple, data: Any) -> str:
         if others:
             return (f"{section} {tag} has no option {key!r} ({', '.join(others)} "
                     f"{'has' if len(others) == 1 else 'have'} it); {tag} takes: "
-                    f"{', '.join(k for k in keys if k != 'name')}")
+                    f"{', '.join(k for k in model.model_fields if k != 'name')}")
     return "unknown key" + _suggest(key, keys, also=f"; expected one of {', '.join(keys)}")
 
 
@@ -996,56 +1060,77 @@ def _data_at(data: Any, path: PathKey) -> Any:
 # =========================================================================== --set overrides
 def apply_override(data: dict, places: Places, text: str) -> ConfigError | None:
     """Apply one ``KEY=VALUE`` (dotted KEY, YAML VALUE) to ``data`` in place; a problem is returned."""
+    try:
+        path, value = _parse_override(text)
+        parent, done = _descend(data, places, path, text)
+    except ValueError as err:
+        return ConfigError(str(err), file="--set", where=text)
+    parent[done[-1]] = value
+    for known in [p for p in places.table if p[:len(done)] == done]:
+        del places.table[known]
+    places.table[done] = Place("--set", None, text)
+    return None
+
+
+def _parse_override(text: str) -> tuple[PathKey, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or any(not p for p in key.split(".")):
-        return ConfigError("expected KEY=VALUE with a dotted KEY, e.g. training.epochs=3",
-                           file="--set", where=text)
+        raise ValueError("expected KEY=VALUE with a dotted KEY, e.g. training.epochs=3")
     try:
         value, _, problems = read_yaml(raw, "--set")
     except ConfigError as err:
-        return ConfigError(f"VALUE is not valid YAML: {err.detail}", file="--set", where=text)
+        raise ValueError(f"VALUE is not valid YAML: {err.detail}") from None
     if problems:
-        return ConfigError(f"VALUE: {problems[0].detail}", file="--set", where=text)
-    path = _split_dotted(key)
-    node, schema, done = data, _Schema(Config), []
+        raise ValueError(f"VALUE: {problems[0].detail}")
+    return _split_dotted(key), value
+
+
+def _descend(data: dict, places: Places, path: PathKey, text: str) -> tuple[Any, PathKey]:
+    """Walk to the container that holds ``path``'s last key, checking each key against the schema.
+
+    Missing sections are created (``training.epochs=3`` without a training section); returns the
+    container and the path as it is spelled in the data (``learning_rate`` when the file wrote that).
+    """
+    node, schema, done = data, _Schema(Config), ()
     for i, part in enumerate(path):
-        here = _dotted(tuple(done)) or "the config"
-        keys = schema.keys()
-        if isinstance(node, list):
-            if not isinstance(part, int) or not -len(node) <= part < len(node):
-                return ConfigError(f"{here} is a list of {len(node)}; expected an index from 0 to "
-                                   f"{len(node) - 1}, got {part}", file="--set", where=text)
-            part %= len(node)
-        elif not isinstance(node, dict):
-            return ConfigError(f"{here} is {_show(node)}, not a mapping or a list; cannot set {key} inside it",
-                               file="--set", where=text)
-        elif keys is not None:
-            if part not in keys:
-                return ConfigError(f"unknown key {part!r} in {here}" + _suggest(
-                    part, keys, also=f"; expected one of {', '.join(map(str, keys))}"), file="--set", where=text)
-            if schema.model is not None:                     # lr and learning_rate are one key
-                name = _field_name(schema.model, part)
-                part = next((k for k in node if _field_name(schema.model, k) == name), part)
-        elif part not in node and i < len(path) - 1:
-            return ConfigError(f"{here} has no key {part!r}" + _suggest(part, [str(k) for k in node]),
-                               file="--set", where=text)
-        done.append(part)
-        if i == len(path) - 1:
-            node[part] = value
-            full = tuple(done)
-            for known in [p for p in places.table if p[:len(full)] == full]:
-                del places.table[known]
-            places.table[full] = Place("--set", None, text)
-            return None
-        child = schema.child(part)
-        if isinstance(node, dict) and node.get(part) is None:
+        last = i == len(path) - 1
+        done += (_override_key(node, schema, part, done, last),)
+        if last:
+            return node, done
+        part, child = done[-1], schema.child(done[-1])
+        current = node[part] if isinstance(node, list) or part in node else None
+        if child.variants is not None and isinstance(current, str):
+            node[part] = {"name": current}                   # `schedule: cosine` is {name: cosine}
+        elif current is None:
             if child.keys() is None:
-                return ConfigError(f"{_dotted(full_path := tuple(done))} is not in the config; "
-                                   f"set it whole ({_dotted(full_path)}=...)", file="--set", where=text)
+                raise ValueError(f"{_dotted(done)} is not in the config; set it whole ({_dotted(done)}=...)")
             node[part] = {}
+            places.table[done] = Place("--set", None, text)
         node, schema = node[part], child
-    return None
+    raise ValueError("empty KEY")
+
+
+def _override_key(node: Any, schema: _Schema, part: Any, done: PathKey, last: bool) -> Any:
+    """``part`` checked as a key (or index) of ``node``; ValueError with a suggestion if it is none."""
+    here = _dotted(done) or "the config"
+    if isinstance(node, list):
+        if not isinstance(part, int) or not -len(node) <= part < len(node):
+            raise ValueError(f"{here} is a list of {len(node)}; expected an index from 0 to {len(node) - 1}, "
+                             f"got {part}")
+        return part % len(node)
+    if not isinstance(node, dict):
+        raise ValueError(f"{here} is {_show(node)}, not a mapping or a list; cannot set a key inside it")
+    keys = schema.keys()
+    if keys is not None:
+        if part not in keys:
+            raise ValueError(f"unknown key {part!r} in {here}"
+                             + _suggest(part, keys, also=f"; expected one of {', '.join(map(str, keys))}"))
+        name = schema.field_name(part)                       # lr and learning_rate are one key
+        return next((k for k in node if schema.field_name(k) == name), part)
+    if part not in node and (not last or _is_layer_entry(done)):
+        raise ValueError(f"{here} has no key {part!r}" + _suggest(part, [str(k) for k in node]))
+    return part
 
 
 # =========================================================================== entry points
@@ -1058,7 +1143,10 @@ def _validate(data: Any, places: Places, context: dict, problems: list[ConfigErr
     except ValidationError as err:
         for e in err.errors(include_url=False):
             loc = tuple(e["loc"])
-            found.append((_data_path(loc, data), _message(e, loc, data)))
+            path = _data_path(loc, data)
+            if e["type"] == "union_tag_invalid":
+                path += ("name",)
+            found.append((path, _message(e, loc, data)))
     problems = problems + [places.error(path, message) for path, message in found]
     if problems:
         raise combine(problems)
@@ -1093,7 +1181,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
         if problem is not None:
             problems.append(problem)
     base = Path(path).resolve().parent
-    context = {"base_dir": base, "check_files": True, "default_name": Path(path).stem, "cwd": Path.cwd()}
+    context = {"base_dir": base, "check_files": True, "default_name": Path(path).stem}
     return _validate(data, places, context, problems)
 
 
@@ -1105,7 +1193,7 @@ def config_from_dict(data: Any, *, source: str = "checkpoint") -> Config:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of config sections, got {_show(data)}", file=source)
-    context = {"base_dir": Path.cwd(), "check_files": False, "default_name": None, "cwd": Path.cwd()}
+    context = {"base_dir": Path.cwd(), "check_files": False, "default_name": None}
     return _validate(copy.deepcopy(data), Places(source), context, [])
 
 

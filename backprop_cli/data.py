@@ -31,8 +31,9 @@ from .errors import DataError
 TASKS = ("classification", "regression", "binary")
 FORMATS = ("csv", "tsv", "idx", "npz")
 
-#: An IDX header may not promise more bytes than this (checked before anything is allocated).
-MAX_IDX_BYTES = 4 * 1024**3
+#: An IDX header may not promise more bytes than this (checked before anything is allocated); as
+#: float32, 1 GiB of uint8 pixels already takes 4 GiB.
+MAX_IDX_BYTES = 1024**3
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
@@ -44,7 +45,8 @@ _IDX_MAX_DIMS = 8
 
 @dataclass
 class Dataset:
-    """Features ``x`` (float32, ``(N, ...)``), targets ``y`` (see the module docstring), where from.
+    """Features ``x`` (float32, ``(N, ...)``), targets ``y`` (see the module docstring; ``None`` for
+    unlabelled samples read for predictions), and where they came from.
 
     ``classes[i]`` names class index ``i`` (classification, and binary with named labels); ``None``
     for numeric targets. Pass ``classes`` from the training set when loading eval or predict data,
@@ -52,12 +54,12 @@ class Dataset:
     """
 
     x: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
     classes: list[str] | None
     source: str
 
     def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
+        if self.y is not None and len(self.x) != len(self.y):
             raise ValueError(f"Dataset x has {len(self.x)} samples but y has {len(self.y)}")
 
     def __len__(self) -> int:
@@ -65,12 +67,12 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The samples at ``index`` (an integer array), in that order."""
-        return Dataset(self.x[index], self.y[index], self.classes, self.source)
+        return Dataset(self.x[index], None if self.y is None else self.y[index], self.classes, self.source)
 
 
 # --------------------------------------------------------------------------- shared helpers
 def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
 def _listing(items: Sequence[str], limit: int = 12) -> str:
@@ -127,51 +129,56 @@ def _index_labels(values: np.ndarray, classes: Sequence[str] | None,
     return table[inverse.reshape(-1)], list(classes)
 
 
-def _targets_from_array(y: np.ndarray, task: str, classes: Sequence[str] | None,
-                        locate: Callable[[int], dict], what: str) -> tuple[np.ndarray, list[str] | None]:
-    """Targets stored as numbers (IDX labels, NPZ ``y``): class indices are taken as they are."""
+def _targets_from_array(y: np.ndarray, task: str, classes: Sequence[str] | None, *, file: str, array: str,
+                        item: Callable[[int], str]) -> tuple[np.ndarray, list[str] | None]:
+    """Targets stored as numbers (IDX labels, NPZ ``y``); class indices are taken as they are.
+
+    Errors name ``file`` and ``array`` (the whole array) or ``item(i)`` (the place of sample ``i``).
+    """
+    def fail(message: str, i: int | None = None) -> DataError:
+        return DataError(message, file=file, where=array if i is None else item(i))
+
     if y.dtype.kind not in "biuf":
-        raise DataError(f"{what} has dtype {y.dtype}, expected numbers", **locate(0) | {"line": None})
+        raise fail(f"dtype {y.dtype}, expected numbers")
     if task == "classification":
         if y.ndim != 1:
-            raise DataError(f"{what} has shape {_shape_str(y.shape)}, expected class indices (N,)",
-                            **locate(0) | {"line": None})
+            raise fail(f"shape {_shape_str(y.shape)}, expected class indices (N,)")
         if y.dtype.kind == "f":
             bad = ~np.isfinite(y) | (y != np.round(y))
             if bad.any():
                 i = int(np.argmax(bad))
-                raise DataError(f"class index {y[i]!r} is not a whole number "
-                                "(for a numeric target use task: regression)", **locate(i))
+                raise fail(f"class index {y[i].item()} is not a whole number "
+                           "(for a numeric target use task: regression)", i)
         y = y.astype(np.int64)
         if len(y) and y.min() < 0:
             i = int(np.argmax(y < 0))
-            raise DataError(f"class index {y[i]} is negative, expected 0 or more", **locate(i))
+            raise fail(f"class index {y[i]} is negative, expected 0 or more", i)
         if classes is None:
             classes = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
         elif len(y) and y.max() >= len(classes):
             i = int(np.argmax(y >= len(classes)))
-            raise DataError(f"class index {y[i]} is out of range for the {len(classes)} "
-                            f"training classes (0..{len(classes) - 1})", **locate(i))
+            raise fail(f"class index {y[i]} is out of range for the {len(classes)} training classes "
+                       f"(0..{len(classes) - 1})", i)
         return y, list(classes)
     if y.ndim not in (1, 2):
-        raise DataError(f"{what} has shape {_shape_str(y.shape)}, expected (N,) or (N, k)",
-                        **locate(0) | {"line": None})
+        raise fail(f"shape {_shape_str(y.shape)}, expected (N,) or (N, k)")
     y = y.astype(np.float32).reshape(len(y), -1)
     i = _first_nonfinite(y)
     if i is not None:
-        raise DataError(f"target {y[i].tolist()} is not a finite number", **locate(i))
+        raise fail(f"target {y[i].tolist()} is not a finite number", i)
     if task == "binary" and not np.isin(y, (0.0, 1.0)).all():
         i = int(np.argmax(~np.isin(y, (0.0, 1.0)).all(axis=1)))
-        raise DataError(f"binary target {y[i].tolist()} must be 0 or 1", **locate(i))
+        raise fail(f"binary target {y[i].tolist()} must be 0 or 1", i)
     return y, None
 
 
 # --------------------------------------------------------------------------- CSV
-def load_csv(path, *, label_column: int | str | Sequence[int | str] = -1, header: bool | None = None,
+def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
              task: str = "classification", classes: Sequence[str] | None = None,
              delimiter: str = ",") -> Dataset:
     """Read a delimited text file of numeric features and one label column (or several, for
-    multi-output regression or multi-label binary targets).
+    multi-output regression or multi-label binary targets). ``label_column=None`` reads samples
+    without labels (for predictions): every column is a feature and ``y`` is ``None``.
 
     ``header=None`` detects a header: the first row has a non-numeric cell in a feature column (a
     label column given by name implies one). Classification labels: names map to indices in sorted
@@ -181,72 +188,85 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] = -1, header
     """
     _check_task(task)
     name = str(path)
+    rows, line_no = _text_rows(path, name, delimiter)
+    first = _split(rows[0], delimiter)
+    ncols = len(first)
+    specs = list(label_column) if isinstance(label_column, (list, tuple)) else [label_column]
+    if label_column is None:
+        specs = []
+    elif not specs:
+        raise ValueError("label_column must name at least one column")
+    if header is None:
+        if any(isinstance(s, str) for s in specs):
+            header = True
+        else:
+            labels_at = {_column_index(s, ncols, None, name, line_no[0]) for s in specs}
+            header = any(not _is_number(first[j].strip()) for j in range(ncols) if j not in labels_at)
+    names = [c.strip() for c in first] if header else None
+    label_idx = [_column_index(s, ncols, names, name, line_no[0]) for s in specs]
+    if len(set(label_idx)) != len(label_idx):
+        raise ValueError(f"label_column lists a column twice: {label_column!r}")
+    feature_idx = [j for j in range(ncols) if j not in label_idx]
+    if not feature_idx:
+        hint = next((f"; is the delimiter {d!r}?" for d in (",", ";", "\t", " ")
+                     if d != delimiter and d in rows[0]), "")
+        raise DataError(f"found {ncols} column(s) with delimiter {delimiter!r}, and no feature columns "
+                        f"besides the label{hint}", file=name, line=line_no[0])
+    first_line = line_no[0]
+    if header:
+        if len(rows) == 1:
+            raise DataError("the file has a header but no data rows", file=name, line=line_no[0])
+        rows, line_no = rows[1:], line_no[1:]
+
+    def locate(i: int, j: int | None = None) -> dict:
+        where = None if j is None else f'column "{names[j]}"' if names else f"column {j + 1}"
+        return {"file": name, "line": line_no[i], "where": where}
+
+    quoted = any('"' in r for r in rows)
+    cells = list(csv.reader(rows, delimiter=delimiter)) if quoted else None
+    counts = np.fromiter((len(c) for c in cells) if quoted else (r.count(delimiter) + 1 for r in rows),
+                         dtype=np.int64, count=len(rows))
+    if (counts != ncols).any():
+        i = int(np.argmax(counts != ncols))
+        like = f"the header (line {first_line})" if header else f"line {first_line}"
+        raise DataError(f"found {counts[i]} columns, expected {ncols} like {like}", **locate(i))
+
+    x = _parse_features(rows, feature_idx, delimiter, quoted, locate)
+    i = _first_nonfinite(x)
+    if i is not None:
+        j = feature_idx[int(np.argmax(~np.isfinite(x[i])))]
+        raise DataError(f"{_split(rows[i], delimiter)[j].strip()!r} is not a finite number", **locate(i, j))
+    if not label_idx:
+        return Dataset(x, None, list(classes) if classes is not None else None, name)
+    labels = [_column_cells(rows, cells, j, ncols, delimiter) for j in label_idx]
+    y, classes = _csv_targets(labels, label_idx, task, classes, locate)
+    return Dataset(x, y, classes, name)
+
+
+def _text_rows(path, name: str, delimiter: str) -> tuple[list[str], list[int]]:
+    """The file's non-blank lines and their 1-based line numbers."""
     text = _decode(_read_maybe_gzip(_existing_file(path), name), name)
     lines = text.splitlines()
     kept = [i for i, line in enumerate(lines) if line and not line.isspace()]
     if not kept:
         raise DataError(f"the file is empty, expected rows of numbers separated by {delimiter!r}", file=name)
     rows = lines if len(kept) == len(lines) else [lines[i] for i in kept]
-    quoted = '"' in text
-    split = (lambda s: next(csv.reader([s], delimiter=delimiter))) if quoted else (lambda s: s.split(delimiter))
-    first = split(rows[0])
-    ncols = len(first)
-    specs = list(label_column) if isinstance(label_column, (list, tuple)) else [label_column]
-    if not specs:
-        raise ValueError("label_column must name at least one column")
+    return rows, [i + 1 for i in kept]
 
-    if header is None:
-        if any(isinstance(s, str) for s in specs):
-            header = True
-        else:
-            labels_at = {_column_index(s, ncols, None, name, kept[0] + 1) for s in specs}
-            header = any(not _is_number(first[j].strip()) for j in range(ncols) if j not in labels_at)
-    names = [c.strip() for c in first] if header else None
-    label_idx = [_column_index(s, ncols, names, name, kept[0] + 1) for s in specs]
-    if len(set(label_idx)) != len(label_idx):
-        raise ValueError(f"label_column lists a column twice: {label_column!r}")
-    data_rows, line_of = (rows[1:], kept[1:]) if header else (rows, kept)
-    if not data_rows:
-        raise DataError("the file has a header but no data rows", file=name, line=kept[0] + 1)
 
-    def column(j: int) -> str:
-        return f'column "{names[j]}"' if names else f"column {j + 1}"
+def _split(row: str, delimiter: str) -> list[str]:
+    """One row's cells; the csv module only where a quote could hide a delimiter."""
+    return next(csv.reader([row], delimiter=delimiter)) if '"' in row else row.split(delimiter)
 
-    def locate(i: int, j: int | None = None) -> dict:
-        return {"file": name, "line": line_of[i] + 1, "where": None if j is None else column(j)}
 
-    feature_idx = [j for j in range(ncols) if j not in label_idx]
-    if not feature_idx:
-        hint = next((f"; is the delimiter {d!r}?" for d in (",", ";", "\t", " ")
-                     if d != delimiter and d in rows[0]), "")
-        raise DataError(f"found {ncols} column(s) with delimiter {delimiter!r}, and no feature columns "
-                        f"besides the label{hint}", file=name, line=kept[0] + 1)
-
-    cells = list(csv.reader(data_rows, delimiter=delimiter)) if quoted else None
-    counts = np.fromiter((len(c) for c in cells) if quoted else (r.count(delimiter) + 1 for r in data_rows),
-                         dtype=np.int64, count=len(data_rows))
-    if (counts != ncols).any():
-        i = int(np.argmax(counts != ncols))
-        like = "the header" if header else "the first row"
-        raise DataError(f"found {counts[i]} columns, expected {ncols} like {like} (line {kept[0] + 1})",
-                        **locate(i))
-
-    x = _parse_features(data_rows, feature_idx, delimiter, quoted, split, locate)
-    i = _first_nonfinite(x)
-    if i is not None:
-        j = feature_idx[int(np.argmax(~np.isfinite(x[i])))]
-        raise DataError(f"{split(data_rows[i])[j].strip()!r} is not a finite number", **locate(i, j))
-
-    labels = []
-    for j in label_idx:
-        if quoted:
-            labels.append([c[j].strip() for c in cells])
-        elif j == ncols - 1:
-            labels.append([r.rpartition(delimiter)[2].strip() for r in data_rows])
-        else:
-            labels.append([r.split(delimiter, j + 1)[j].strip() for r in data_rows])
-    y, classes = _csv_targets(labels, label_idx, task, classes, locate)
-    return Dataset(x, y, classes, name)
+def _column_cells(rows: list[str], cells: list[list[str]] | None, j: int, ncols: int,
+                  delimiter: str) -> list[str]:
+    """Column ``j`` of every row, stripped: from the parsed ``cells`` when quoted, else by fast splits."""
+    if cells is not None:
+        return [c[j].strip() for c in cells]
+    if j == ncols - 1:
+        return [r.rpartition(delimiter)[2].strip() for r in rows]
+    return [r.split(delimiter, j + 1)[j].strip() for r in rows]
 
 
 def _read_maybe_gzip(p: Path, name: str) -> bytes:
@@ -290,14 +310,14 @@ def _column_index(spec, ncols: int, names: list[str] | None, name: str, header_l
 
 
 def _parse_features(rows: list[str], cols: list[int], delimiter: str, quoted: bool,
-                    split: Callable[[str], list[str]], locate: Callable[..., dict]) -> np.ndarray:
+                    locate: Callable[..., dict]) -> np.ndarray:
     """The feature columns as float32 ``(N, F)``, in one ``np.loadtxt`` pass (C speed)."""
     def read(chunk):
         return np.loadtxt(chunk, delimiter=delimiter, dtype=np.float32, comments=None, ndmin=2,
                           usecols=cols, quotechar='"' if quoted else None)
 
     def check(i: int) -> None:
-        cells = split(rows[i])
+        cells = _split(rows[i], delimiter)
         for j in cols:
             cell = cells[j].strip()
             if not _is_number(cell):
@@ -344,10 +364,11 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
     if len(labels) > 1:
         raise ValueError(f"{task} takes one label column, got {len(labels)}")
     column, values, j = labels[0], numbers[0], label_idx[0]
-    where = lambda i: locate(i, j)  # noqa: E731
-    raw = lambda i: column[i]  # noqa: E731
+    def where(i: int) -> dict:
+        return locate(i, j)
+
     if values is None:  # names
-        y, classes = _index_labels(np.asarray(column), classes, where, raw)
+        y, classes = _index_labels(np.asarray(column), classes, where, column.__getitem__)
     else:
         whole = np.isfinite(values) & (values == np.round(values))
         if not whole.all():
@@ -355,9 +376,9 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
             raise DataError(f"label {column[i]!r} is not a whole number, expected a class "
                             "(for a numeric target use task: regression)", **where(i))
         ints = values.astype(np.int64)
-        if classes is None and ints.min() == 0 and task == "classification":
+        if classes is None and ints.min() == 0:
             return ints, [str(c) for c in range(int(ints.max()) + 1)]
-        y, classes = _index_labels(ints, classes, where, raw)
+        y, classes = _index_labels(ints, classes, where, column.__getitem__)
     if task == "binary":
         if len(classes) != 2:
             raise DataError(f"binary labels need exactly 2 classes, found {len(classes)}: "
@@ -482,10 +503,8 @@ def load_idx(images_path, labels_path, *, task: str = "classification",
     elif images.ndim not in (2, 4):
         raise DataError(f"images have shape {_shape_str(images.shape)}, expected (N, H, W), (N, C, H, W) "
                         "or (N, features)", file=str(images_path), where="header byte 3 (number of dimensions)")
-    header = 8
-    y, classes = _targets_from_array(
-        labels, task, classes, what="labels",
-        locate=lambda i: {"file": str(labels_path), "where": f"label {i} (byte {header + i * labels.itemsize})"})
+    y, classes = _targets_from_array(labels, task, classes, file=str(labels_path), array="labels",
+                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})")
     return Dataset(images.astype(np.float32), y, classes, f"{images_path} + {labels_path}")
 
 
@@ -535,40 +554,44 @@ def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = N
             raise DataError(f"classes has dtype {stored.dtype} and shape {_shape_str(stored.shape)}, "
                             "expected strings (K,)", file=name, where="array 'classes'")
         classes = [str(c) for c in stored]
-    y, classes = _targets_from_array(y, task, classes, what="y",
-                                     locate=lambda i: {"file": name, "where": f"y[{i}]"})
-    if task == "binary":
-        classes = None
+    y, classes = _targets_from_array(y, task, classes, file=name, array="array 'y'", item=lambda i: f"y[{i}]")
     return Dataset(x, y, classes, name)
 
 
 # --------------------------------------------------------------------------- dispatch
 def infer_format(path, labels=None) -> str:
-    """``csv``/``tsv``/``npz`` from the extension (a trailing ``.gz`` ignored); ``idx`` when the
-    name contains ``idx`` or a labels file is given."""
+    """``csv`` (``.csv``, ``.tsv``, ``.txt``) or ``npz`` from the extension, a trailing ``.gz`` ignored;
+    ``idx`` when the name contains ``idx`` or ``ubyte``, or a labels file is given."""
     name = Path(path).name.lower()
     base = name[:-3] if name.endswith(".gz") else name
-    for ext in ("csv", "tsv", "npz"):
-        if base.endswith("." + ext):
-            return ext
-    if labels is not None or "idx" in name:
+    if base.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    if base.endswith(".npz"):
+        return "npz"
+    if labels is not None or "idx" in name or "ubyte" in name:
         return "idx"
     raise DataError("cannot tell the format from the name; expected .csv, .tsv, .npz, or an IDX file "
                     "(a name containing 'idx', with a labels file)", file=str(path))
 
 
 def load_dataset(path, *, labels=None, format: str | None = None, task: str = "classification",
-                 label_column: int | str | Sequence[int | str] = -1, header: bool | None = None,
-                 classes: Sequence[str] | None = None) -> Dataset:
-    """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name)."""
+                 label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
+                 classes: Sequence[str] | None = None, delimiter: str | None = None) -> Dataset:
+    """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name).
+
+    CSV ``delimiter=None`` means a tab for ``.tsv`` names (and ``format="tsv"``), else a comma.
+    """
     _check_task(task)
     _existing_file(path)
     fmt = format or infer_format(path, labels)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt in ("csv", "tsv"):
+        if delimiter is None:
+            tsv = fmt == "tsv" or Path(path).name.lower().removesuffix(".gz").endswith(".tsv")
+            delimiter = "\t" if tsv else ","
         return load_csv(path, label_column=label_column, header=header, task=task, classes=classes,
-                        delimiter="\t" if fmt == "tsv" else ",")
+                        delimiter=delimiter)
     if fmt == "npz":
         return load_npz(path, task=task, classes=classes)
     if labels is None:
@@ -687,7 +710,7 @@ def train_val_split(dataset: Dataset, fraction: float, rng: np.random.Generator,
         raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
     n = len(dataset)
     order = rng.permutation(n)
-    if stratify and dataset.y.ndim == 1:
+    if stratify and dataset.y is not None and dataset.y.ndim == 1:
         grouped = order[np.argsort(dataset.y[order], kind="stable")]
         _, starts, counts = np.unique(dataset.y[grouped], return_index=True, return_counts=True)
         take = np.floor(counts * fraction + 0.5).astype(np.int64)

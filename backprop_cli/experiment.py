@@ -12,8 +12,8 @@ from . import __version__
 from .build import build_criterion, build_model, build_optimizer, build_schedule, criterion_task, resolve_monitor
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
-from .data import Dataset, Normalizer, load_dataset, train_val_split
-from .errors import CheckpointError, ConfigError
+from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, train_val_split
+from .errors import CheckpointError, ConfigError, DataError
 from .nn.container import Sequential
 from .nn.module import Criterion
 from .train import Callback, EarlyStopping, Trainer
@@ -145,6 +145,55 @@ def resume(trainer: Trainer, path: str | Path) -> None:
         trainer.load_state_dict(ckpt.meta, ckpt.arrays)
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
+
+
+def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:
+    """Labelled data to score: ``path`` read the way the training data was, else the config's test set."""
+    cfg = restored.config
+    if path is None:
+        dataset = read_split(cfg, "test", restored.task, restored.classes)
+        if dataset is None:
+            raise DataError("the checkpoint's config has no data.test; pass --data FILE", file=restored.checkpoint.path)
+        return dataset
+    return load_dataset(path, labels=labels, format=None if cfg.data.format == "auto" else cfg.data.format,
+                        task=restored.task, label_column=cfg.data.label_column, header=cfg.data.header,
+                        classes=restored.classes)
+
+
+def read_features(restored: Restored, path: str | Path) -> np.ndarray:
+    """Samples to predict on, labels optional: a CSV with or without its label column, IDX images,
+    or an ``.npz`` with ``x``."""
+    cfg = restored.config
+    fmt = cfg.data.format if cfg.data.format != "auto" else infer_format(path)
+    if fmt == "idx":
+        x = read_idx(path)
+        return (x[:, None] if x.ndim == 3 else x).astype(np.float32)
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise DataError("no array 'x' in the archive", file=str(path))
+            return archive["x"].astype(np.float32)
+    try:
+        unlabelled = load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header)
+        if unlabelled.x.shape[1:] == restored.input_shape:
+            return unlabelled.x
+    except DataError:
+        pass
+    return read_eval_data(restored, path).x
+
+
+def model_inputs(restored: Restored, x: np.ndarray, source: str) -> np.ndarray:
+    """Normalise raw samples with the training statistics, after checking they fit the model."""
+    if tuple(x.shape[1:]) != restored.input_shape:
+        raise DataError(f"samples of shape {tuple(x.shape[1:])}, but the model takes {restored.input_shape}",
+                        file=source)
+    return restored.normalizer.apply(x).astype(restored.config.training.dtype, copy=False)
+
+
+def forward_all(model: Sequential, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for every sample, in evaluation mode, batch by batch."""
+    model.evaluate()
+    return np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 # ---------------------------------------------------------------------------- the run directory

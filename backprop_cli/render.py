@@ -17,7 +17,8 @@ METRIC_LABELS = {"accuracy": "acc", "mse": "MSE", "mae": "MAE"}
 
 
 def make_console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+    """A console that never breaks a message across lines (an error stays one line, whatever the width)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def plain_output(console: Console, quiet: bool = False) -> bool:
@@ -148,8 +149,9 @@ def confusion_table(matrix, classes: list[str]) -> Table:
 
 def gradcheck_table(results, title: str) -> Table:
     table = Table(title=title, show_edge=False, header_style="bold")
-    for name in ("layer", "tensor", "checked", "max abs err", "max rel err", "worst at", "result"):
-        table.add_column(name, justify="left" if name in ("layer", "tensor", "worst at") else "right")
+    table.add_column("layer", no_wrap=True, min_width=min(36, max((len(r.layer) for r in results), default=5)))
+    for name in ("tensor", "checked", "max abs err", "max rel err", "worst at", "result"):
+        table.add_column(name, justify="left" if name in ("tensor", "worst at") else "right")
     for r in results:
         checked = f"{r.checked}/{r.total}" + (f" ({r.skipped} at kinks)" if r.skipped else "")
         table.add_row(r.layer, r.tensor, checked, f"{r.max_abs_err:.2e}", f"{r.max_rel_err:.2e}",
@@ -164,4 +166,18 @@ def summary_table(rows, total_params: int, trainable: int) -> Table:
         table.add_column(name, justify="right" if name in ("#", "parameters") else "left")
     for index, layer, shape, count in rows:
         table.add_row(index, layer, shape, f"{count:,}" if count else "")
+    return table
+
+
+def timing_table(rows, title: str) -> Table:
+    """Per-layer forward/backward milliseconds, their share of the total, and the total per batch."""
+    total = sum(r.forward_ms + r.backward_ms for r in rows) or 1.0
+    table = Table(title=title, show_edge=False, header_style="bold", show_footer=True)
+    table.add_column("layer", footer="total per batch")
+    table.add_column("forward ms", justify="right", footer=f"{sum(r.forward_ms for r in rows):.3f}")
+    table.add_column("backward ms", justify="right", footer=f"{sum(r.backward_ms for r in rows):.3f}")
+    table.add_column("share", justify="right", footer=f"{total:.3f} ms")
+    for r in rows:
+        table.add_row(r.name, f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}",
+                      f"{100 * (r.forward_ms + r.backward_ms) / total:.1f}%")
     return table

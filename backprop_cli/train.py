@@ -241,10 +241,10 @@ class Trainer:
 
     def _after_epoch(self, record: dict) -> None:
         value = record.get(self.monitor)
-        if self.schedule is not None:
-            self.schedule.observe(self.epoch - 1, value)
         if value is None:
             return
+        if self.schedule is not None:
+            self.schedule.observe(self.epoch - 1, value)
         delta = self.early_stopping.min_delta if self.early_stopping else 0.0
         better = (self.best_metric is None or
                   (value < self.best_metric - delta if self.mode == "min" else value > self.best_metric + delta))

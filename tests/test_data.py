@@ -53,6 +53,12 @@ def test_csv_header_auto_detect_and_override(tmp_path):
     assert len(load_csv(path, header=True)) == 1
 
 
+def test_csv_without_labels_for_predictions(tmp_path):
+    path = write(tmp_path, "a,b\n1,2\n3,4\n")
+    ds = load_csv(path, label_column=None, classes=["no", "yes"])
+    assert ds.x.tolist() == [[1, 2], [3, 4]] and ds.y is None and ds.classes == ["no", "yes"]
+
+
 def test_csv_numeric_labels_not_starting_at_zero_map_through_sorted_values(tmp_path):
     path = write(tmp_path, "x,label\n0.1,10\n0.2,-1\n0.3,3\n0.4,10.0\n")
     ds = load_csv(path)
@@ -137,6 +143,7 @@ def test_csv_quoted_cells_and_tsv(tmp_path):
     assert ds.x.tolist() == [[1, 2], [3, 4]] and ds.classes == ["x, y", "z"]
     tsv = write(tmp_path, "a\tb\tlabel\n1\t2\t1\n3\t4\t0\n", "d.tsv")
     assert load_dataset(tsv).x.tolist() == [[1, 2], [3, 4]]
+    assert load_dataset(tsv, format="csv").x.tolist() == [[1, 2], [3, 4]]  # the name still says tab
 
 
 # --------------------------------------------------------------------------- IDX
@@ -264,7 +271,7 @@ def test_normalizer_is_fit_on_train_only():
     assert out.dtype == np.float32
     assert out[:, 0].mean() == pytest.approx(0, abs=1e-6) and out[:, 0].std() == pytest.approx(1, rel=1e-6)
     assert out[:, 1].tolist() == [0, 0, 0]  # a constant feature: no division by zero
-    assert std.apply(test).tolist() == pytest.approx([[3 / np.sqrt(8 / 3), 2.0]], rel=1e-6)
+    assert std.apply(test)[0].tolist() == pytest.approx([4 / np.sqrt(8 / 3), 2.0], rel=1e-6)  # train mean, std
     assert Normalizer("minmax").fit(train).apply(test).tolist() == [[1.5, 2.0]]
     assert Normalizer("scale", scale=2).apply(test).tolist() == [[3.0, 3.5]]
 

@@ -15,9 +15,10 @@ moment estimates) lives here; layers never own an optimizer::
 a schedule (:mod:`backprop_cli.optim.schedules`). ``t`` counts the steps taken so far.
 
 Updates run in the hot loop, so every one is written with in-place ufuncs (``out=``) into buffers
-allocated once; a float32 model keeps float32 state and float32 arithmetic. ``weight_decay`` is
-an L2 term added to the gradient, ``g + weight_decay * w``, in a scratch buffer: ``step()`` never
-modifies the gradients it reads.
+allocated once; a float32 model keeps float32 state and float32 arithmetic. Temporaries go into
+views of one scratch buffer as large as the largest parameter (reused for every parameter, so it
+stays in cache). ``weight_decay`` is an L2 term added to the gradient, ``g + weight_decay * w``, in
+a second scratch buffer: ``step()`` never modifies the gradients it reads.
 """
 
 from __future__ import annotations
@@ -99,19 +100,40 @@ def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list
     return params, grads
 
 
-def _read_scalar(state: Mapping, key: str, problems: list[str], *, integer: bool):
-    """``state[key]`` as a Python int/float (0-d arrays from ``np.load`` accepted), or None + a problem."""
+def _scratch_views(params: list[np.ndarray]) -> list[np.ndarray]:
+    """One view per parameter, of its shape, into a single buffer per dtype sized for the largest."""
+    sizes: dict[np.dtype, int] = {}
+    for p in params:
+        sizes[p.dtype] = max(sizes.get(p.dtype, 0), p.size)
+    flat = {dtype: np.empty(size, dtype) for dtype, size in sizes.items()}
+    return [flat[p.dtype][:p.size].reshape(p.shape) for p in params]
+
+
+def _with_l2(p: np.ndarray, g: np.ndarray, weight_decay: float, out: np.ndarray) -> np.ndarray:
+    """``g + weight_decay * p``, written into ``out``."""
+    np.multiply(p, weight_decay, out=out)
+    out += g
+    return out
+
+
+def read_number(state: Mapping, key: str, problems: list[str], *, integer: bool,
+                low: float | None = None, finite: bool = True) -> int | float | None:
+    """``state[key]`` as a Python int or float, else None with the problem appended to ``problems``.
+
+    Accepts Python numbers and the 0-d arrays ``np.load`` gives back; NaN is never accepted.
+    """
     if key not in state:
         problems.append(f"{key}: missing")
         return None
     value = np.asarray(state[key])
-    kind = np.integer if integer else np.number
-    if value.shape != () or not np.issubdtype(value.dtype, kind) or np.issubdtype(value.dtype, np.complexfloating):
+    kinds = (np.integer,) if integer else (np.integer, np.floating)
+    if value.shape != () or not any(np.issubdtype(value.dtype, kind) for kind in kinds):
         problems.append(f"{key}: expected {'an integer' if integer else 'a number'}, got {state[key]!r}")
         return None
     number = int(value) if integer else float(value)
-    if number < 0 or not math.isfinite(number):
-        problems.append(f"{key}: expected a finite number >= 0, got {number!r}")
+    if math.isnan(number) or (finite and math.isinf(number)) or (low is not None and number < low):
+        limits = ("a finite number" if finite else "a number") + (f" >= {low}" if low is not None else "")
+        problems.append(f"{key}: expected {limits}, got {number!r}")
         return None
     return number
 
@@ -135,8 +157,8 @@ class Optimizer(ABC):
         self.t = 0
         #: state name -> one buffer per parameter, same shape and dtype (saved by ``state_dict``).
         self.state: dict[str, list[np.ndarray]] = {}
-        self._tmp = [np.empty_like(p) for p in self.params]  # scratch, overwritten every step
-        self._l2_grads: list[np.ndarray] | None = None        # scratch for g + weight_decay * w
+        self._tmp = _scratch_views(self.params)            # for temporaries, overwritten for each parameter
+        self._l2_views: list[np.ndarray] | None = None      # for g + weight_decay * w, made when first needed
 
     def _new_state(self, name: str, fill: float = 0.0) -> list[np.ndarray]:
         buffers = [np.full_like(p, fill) for p in self.params]
@@ -152,16 +174,13 @@ class Optimizer(ABC):
     def _update(self, lr: float) -> None:
         """Update every parameter in place; ``self.t`` is the number of steps already taken."""
 
-    def _grads_with_l2(self, weight_decay: float) -> list[np.ndarray]:
-        """``g + weight_decay * w`` for every parameter (scratch buffers), or the grads themselves."""
+    def _l2_scratch(self, weight_decay: float) -> list[np.ndarray | None]:
+        """Scratch views for ``_with_l2``, or Nones when there is no weight decay."""
         if not weight_decay:
-            return self.grads
-        if self._l2_grads is None:
-            self._l2_grads = [np.empty_like(p) for p in self.params]
-        for p, g, out in zip(self.params, self.grads, self._l2_grads):
-            np.multiply(p, weight_decay, out=out)
-            out += g
-        return self._l2_grads
+            return [None] * len(self.params)
+        if self._l2_views is None:
+            self._l2_views = _scratch_views(self.params)
+        return self._l2_views
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> StateDict:
@@ -183,8 +202,8 @@ class Optimizer(ABC):
         unexpected or mis-shaped entry at once, and then changes nothing.
         """
         problems: list[str] = []
-        t = _read_scalar(state, "t", problems, integer=True)
-        lr = _read_scalar(state, "lr", problems, integer=False)
+        t = read_number(state, "t", problems, integer=True, low=0)
+        lr = read_number(state, "lr", problems, integer=False, low=0)
         targets = {f"{name}.{i}": buf for name, buffers in self.state.items()
                    for i, buf in enumerate(buffers)}
         for key, target in targets.items():
@@ -245,15 +264,20 @@ class SGD(Optimizer):
 
     def _update(self, lr: float) -> None:
         clr = lr / (1.0 + self.t * self.lr_decay)
-        grads = self._grads_with_l2(self.weight_decay)
+        wd = self.weight_decay
+        l2 = self._l2_scratch(wd)
         if self._buf is None:
-            for p, g, tmp in zip(self.params, grads, self._tmp):
-                np.multiply(g, clr, out=tmp)
+            for p, g, tmp, d in zip(self.params, self.grads, self._tmp, l2):
+                if wd:
+                    g = _with_l2(p, g, wd, d)                  # g = grad + weight_decay * w
+                np.multiply(g, clr, out=tmp)                   # w -= clr * g
                 p -= tmp
             return
         momentum, keep = self.momentum, 1.0 - self.dampening
         first = self.t == 0
-        for p, g, buf, tmp in zip(self.params, grads, self._buf, self._tmp):
+        for p, g, buf, tmp, d in zip(self.params, self.grads, self._buf, self._tmp, l2):
+            if wd:
+                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
             if first:
                 np.copyto(buf, g)                              # buf = g
             else:
@@ -312,15 +336,13 @@ class Adam(Optimizer):
         c1 = 1.0 - beta1 ** s
         c2 = math.sqrt(1.0 - beta2 ** s)
         step_size, eps_hat = lr * c2 / c1, self.eps * c2
-        if self._decoupled:
-            if self.weight_decay:
-                shrink = 1.0 - lr * self.weight_decay
-                for p in self.params:
-                    p *= shrink                                # w -= lr * weight_decay * w
-            grads = self.grads
-        else:
-            grads = self._grads_with_l2(self.weight_decay)
-        for p, g, m, v, tmp in zip(self.params, grads, self._m, self._v, self._tmp):
+        wd = 0.0 if self._decoupled else self.weight_decay
+        shrink = 1.0 - lr * self.weight_decay if self._decoupled else 1.0
+        for p, g, m, v, tmp, d in zip(self.params, self.grads, self._m, self._v, self._tmp, self._l2_scratch(wd)):
+            if shrink != 1.0:
+                p *= shrink                                    # AdamW: w -= lr * weight_decay * w
+            if wd:
+                g = _with_l2(p, g, wd, d)                      # Adam: g = grad + weight_decay * w
             m *= beta1                                         # m = beta1 * m + (1 - beta1) * g
             np.multiply(g, 1.0 - beta1, out=tmp)
             m += tmp
@@ -388,8 +410,11 @@ class RMSprop(Optimizer):
 
     def _update(self, lr: float) -> None:
         alpha, eps, momentum = self.alpha, self.eps, self.momentum
-        grads = self._grads_with_l2(self.weight_decay)
-        for p, g, sq, ga, buf, tmp in zip(self.params, grads, self._sq, self._ga, self._buf, self._tmp):
+        wd = self.weight_decay
+        for p, g, sq, ga, buf, tmp, d in zip(self.params, self.grads, self._sq, self._ga, self._buf, self._tmp,
+                                             self._l2_scratch(wd)):
+            if wd:
+                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
             sq *= alpha                                        # sq = alpha * sq + (1 - alpha) * g**2
             np.multiply(g, g, out=tmp)
             tmp *= 1.0 - alpha
@@ -446,8 +471,10 @@ class Adagrad(Optimizer):
     def _update(self, lr: float) -> None:
         clr = lr / (1.0 + self.t * self.lr_decay)
         eps = self.eps
-        grads = self._grads_with_l2(self.weight_decay)
-        for p, g, acc, tmp in zip(self.params, grads, self._sum, self._tmp):
+        wd = self.weight_decay
+        for p, g, acc, tmp, d in zip(self.params, self.grads, self._sum, self._tmp, self._l2_scratch(wd)):
+            if wd:
+                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
             np.multiply(g, g, out=tmp)                         # sum = sum + g**2
             acc += tmp
             np.sqrt(acc, out=tmp)                              # w -= clr * g / (sqrt(sum) + eps)

@@ -22,22 +22,7 @@ from numbers import Real
 
 import numpy as np
 
-from .optimizers import check_int, check_range
-
-
-def _read_number(state: Mapping, key: str, problems: list[str], integer: bool):
-    """``state[key]`` as a Python int/float (0-d arrays from ``np.load`` accepted), or None + a problem."""
-    if key not in state:
-        problems.append(f"{key}: missing")
-        return None
-    value = np.asarray(state[key])
-    kind = np.integer if integer else (np.integer, np.floating)
-    ok = value.shape == () and (np.issubdtype(value.dtype, kind) if integer
-                                else any(np.issubdtype(value.dtype, k) for k in kind))
-    if not ok or (not integer and math.isnan(float(value))):
-        problems.append(f"{key}: expected {'an integer' if integer else 'a number'}, got {state[key]!r}")
-        return None
-    return int(value) if integer else float(value)
+from .optimizers import check_int, check_range, read_number
 
 
 class Schedule(ABC):
@@ -73,7 +58,8 @@ class Schedule(ABC):
     def load_state_dict(self, state: Mapping[str, int | float]) -> None:
         """Restore ``state_dict()`` output; ``ValueError`` lists every missing or unexpected entry."""
         problems: list[str] = []
-        values = {name: _read_number(state, name, problems, integer) for name, integer in self._state.items()}
+        values = {name: read_number(state, name, problems, integer=integer, finite=False)
+                  for name, integer in self._state.items()}
         problems += [f"{key}: unexpected" for key in state if key not in self._state]
         if problems:
             raise ValueError(f"{type(self).__name__} state does not fit: " + "; ".join(problems))

@@ -1,0 +1,53 @@
+"""Where a batch's time goes, layer by layer (in the spirit of ``caffe time``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nn.container import Sequential
+from .nn.module import Criterion
+
+
+@dataclass
+class LayerTime:
+    name: str
+    forward_ms: float       # mean over the timed batches
+    backward_ms: float      # update_grad_input + acc_grad_parameters
+
+
+def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
+                batches: int = 20, batch_size: int = 32, warmup: int = 2) -> list[LayerTime]:
+    """Mean forward and backward milliseconds per layer (and for the criterion) over ``batches``
+    training steps on consecutive slices of ``(x, y)``, after ``warmup`` untimed ones. No update is
+    applied, so the weights are unchanged."""
+    layers = model.layers
+    fwd, bwd = np.zeros(len(layers) + 1), np.zeros(len(layers) + 1)
+    model.train()
+    n = len(x)
+    for step in range(warmup + batches):
+        start = (step * batch_size) % max(n - batch_size + 1, 1)
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        f, b = np.zeros_like(fwd), np.zeros_like(bwd)
+        h = xb
+        for i, layer in enumerate(layers):
+            t0 = time.perf_counter()
+            h = layer.forward(h)
+            f[i] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        criterion.forward(h, yb)
+        g = criterion.backward(h, yb)
+        f[-1] = time.perf_counter() - t0
+        model.zero_grad_parameters()
+        for i in range(len(layers) - 1, -1, -1):
+            t0 = time.perf_counter()
+            g = layers[i].backward(layers[i - 1].output if i else xb, g)
+            b[i] = time.perf_counter() - t0
+        if step >= warmup:
+            fwd += f
+            bwd += b
+    names = [f"{i} {layer!r}".split("\n")[0] for i, layer in enumerate(layers)] + [repr(criterion)]
+    model.zero_grad_parameters()
+    return [LayerTime(name, 1e3 * fw / batches, 1e3 * bw / batches) for name, fw, bw in zip(names, fwd, bwd)]

@@ -1,0 +1,213 @@
+"""The ``backprop`` command end to end with typer's CliRunner (and a subprocess where a real process,
+a signal or a fresh interpreter is the point)."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from backprop_cli.cli import app, main
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+TINY = """\
+name: tiny
+seed: 0
+data:
+  train: iris.csv
+  validation_split: 0.2
+  test: iris.csv
+  normalize: standardize
+model:
+  - Linear: 8
+  - Tanh
+  - Linear: 3
+  - LogSoftMax
+criterion: ClassNLLCriterion
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+training: {epochs: 3, batch_size: 16}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A temp directory holding the iris data and a tiny config; the current directory for the test."""
+    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_writes_the_run_directory(project):
+    result = invoke("train", "tiny.yaml", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = project / "runs" / "tiny"
+    assert sorted(p.name for p in run.iterdir()) == ["best.npz", "config.yaml", "last.npz", "metrics.csv"]
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert set(rows[0]) >= {"train_loss", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert "epoch 3/3" in result.stdout and "wrote runs/tiny/last.npz" in result.stdout
+
+
+def test_set_overrides_and_refusing_to_overwrite(project):
+    assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1", "optimizer.lr=0.05").exit_code == 0
+    assert len((project / "runs/tiny/metrics.csv").read_text().splitlines()) == 2
+    again = invoke("train", "tiny.yaml", "-q")
+    assert again.exit_code == 1
+    assert "already holds" in again.stderr and "--force" in again.stderr
+    assert invoke("train", "tiny.yaml", "-q", "--force").exit_code == 0
+
+
+def test_eval_predict_gradcheck_summary(project):
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    ckpt = project / "runs/tiny/best.npz"
+
+    result = invoke("eval", ckpt, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["samples"] == 150 and 0 <= report["accuracy"] <= 1
+    assert np.array(report["confusion_matrix"]).sum() == 150 and set(report["recall"]) == {"setosa", "versicolor", "virginica"}
+    table = invoke("eval", ckpt)
+    assert table.exit_code == 0 and "recall" in table.stdout and "confusion matrix" in table.stdout
+
+    pred = invoke("predict", ckpt, "iris.csv", "--out", "pred.csv")
+    assert pred.exit_code == 0, pred.output
+    rows = list(csv.reader((project / "pred.csv").open()))
+    assert rows[0] == ["index", "predicted", "p_setosa", "p_versicolor", "p_virginica"] and len(rows) == 151
+    assert abs(sum(float(p) for p in rows[1][2:]) - 1) < 1e-4
+
+    check = invoke("gradcheck", "tiny.yaml")
+    assert check.exit_code == 0, check.output
+    assert "FAIL" not in check.stdout and "passed" in check.stdout
+
+    summary = invoke("summary", "tiny.yaml")
+    assert summary.exit_code == 0 and "Linear" in summary.stdout and "67 parameters" in summary.stdout
+
+
+def test_gradcheck_of_the_whole_library_passes():
+    result = invoke("gradcheck")
+    assert result.exit_code == 0, result.output
+    assert "SpatialConvolution" in result.stdout and "MultiMarginCriterion" in result.stdout
+
+
+def test_a_typo_in_the_config_is_one_line_with_file_line_and_suggestion(project):
+    (project / "bad.yaml").write_text(TINY.replace("optimizer: {name: sgd, lr: 0.1, momentum: 0.9}",
+                                                  "optimizer:\n  name: sgd\n  learnig_rate: 0.1"))
+    result = invoke("train", "bad.yaml")
+    assert result.exit_code == 1
+    assert "bad.yaml:16" in result.stderr and "learnig_rate" in result.stderr and "learning_rate" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_data_cell_names_line_and_column(project):
+    lines = (project / "iris.csv").read_text().splitlines()
+    lines[7] = "5.0,abc,1.5,0.2,setosa"
+    (project / "iris.csv").write_text("\n".join(lines) + "\n")
+    result = invoke("train", "tiny.yaml")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "iris.csv:8" in line and "sepal_width" in line and "abc" in line
+
+
+def test_a_missing_checkpoint_and_a_corrupt_one(project):
+    result = invoke("eval", "nope.npz")
+    assert result.exit_code == 1 and "nope.npz: file not found" in result.stderr
+    (project / "junk.npz").write_bytes(b"junk")
+    result = invoke("eval", "junk.npz")
+    assert result.exit_code == 1 and "not a backprop checkpoint" in result.stderr
+
+
+def test_usage_errors_exit_2_with_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CONFIG" in err[0]
+
+
+def test_every_command_has_help_with_an_example():
+    import typer.main
+    command = typer.main.get_command(app)
+    assert set(command.commands) >= {"train", "eval", "gradcheck", "predict", "summary", "schema"}
+    for name in command.commands:
+        result = invoke(name, "--help")
+        assert result.exit_code == 0 and "Example" in result.stdout, name
+    assert invoke("--version").stdout.startswith("backprop ")
+
+
+def test_schema_is_json_schema():
+    schema = json.loads(invoke("schema").stdout)
+    assert {"data", "model", "optimizer", "training"} <= set(schema["properties"])
+
+
+# ----------------------------------------------------------------------------- real processes
+ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))   # the source tree, whatever is installed
+
+
+def backprop(*args, cwd, **kw):
+    env = ENV
+    return subprocess.run([sys.executable, "-m", "backprop_cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_resume_in_a_new_process_is_bit_identical(project):
+    (project / "tiny.yaml").write_text(TINY.replace("Tanh", "ReLU\n  - Dropout: 0.2"))
+    assert backprop("train", "tiny.yaml", "--set", "training.epochs=4", "--out", "straight", cwd=project).returncode == 0
+    assert backprop("train", "tiny.yaml", "--set", "training.epochs=2", "--out", "split", cwd=project).returncode == 0
+    resumed = backprop("train", "tiny.yaml", "--set", "training.epochs=4", "--resume", "split/last.npz", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    with np.load(project / "straight/last.npz") as a, np.load(project / "split/last.npz") as b:
+        assert set(a.files) == set(b.files)
+        for name in a.files:
+            if name != "meta":
+                assert np.array_equal(a[name], b[name]), name
+        meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_sec")} for r in h]
+    assert strip(meta_a["history"]) == strip(meta_b["history"]) and len(meta_a["history"]) == 4
+
+
+def test_sigint_writes_a_checkpoint_and_says_how_to_resume(project):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 3, batch_size: 16", "epochs: 100000, batch_size: 1"))
+    proc = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "tiny.yaml"], cwd=project,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 60
+    while not (project / "runs/tiny/metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)          # a second Ctrl-C changes nothing
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with: backprop train tiny.yaml --resume runs/tiny/last.npz" in err
+    assert "Traceback" not in err
+    assert not [p for p in os.listdir(project / "runs/tiny") if p.endswith(".tmp")]
+    with np.load(project / "runs/tiny/last.npz") as f:
+        meta = json.loads(str(f["meta"]))
+    assert "resume.perm" in f.files or meta["epoch"] >= 1
+    resumed = backprop("train", "tiny.yaml", "--set", f"training.epochs={meta['epoch'] + 1}",
+                       "--resume", "runs/tiny/last.npz", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    with np.load(project / "runs/tiny/last.npz") as f:
+        assert json.loads(str(f["meta"]))["epoch"] == meta["epoch"] + 1 and "resume.perm" not in f.files
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+def test_every_shipped_config_trains_one_epoch(config, tmp_path):
+    result = invoke("train", ROOT / "configs" / config, "-q", "--set", "training.epochs=1", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "last.npz").exists()

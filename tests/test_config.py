@@ -1,0 +1,359 @@
+"""The config schema, its error messages (file:line: path: expected ...), overrides, and building from it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from backprop_cli.build import (build_criterion, build_model, build_optimizer, build_schedule,
+                                criterion_task, resolve_monitor)
+from backprop_cli.config import (OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, Config, config_from_dict,
+                                 config_schema, load_config)
+from backprop_cli.errors import ConfigError
+from backprop_cli.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, CosineLR, Warmup
+
+# Line numbers matter: the tests below name them.
+BASE = """\
+data:
+  train: data/train.csv
+model:
+  - Flatten
+  - Linear: 16
+  - ReLU
+  - Linear: 10
+  - LogSoftMax
+criterion: ClassNLLCriterion
+optimizer:
+  name: sgd
+  lr: 0.1
+training:
+  epochs: 3
+"""
+
+FULL = """\
+name: digits-mlp
+seed: 7
+data:
+  format: auto
+  train: ../data/train-images-idx3-ubyte.gz
+  train_labels: ../data/train-labels-idx1-ubyte.gz
+  validation: null
+  validation_split: 0.2
+  task: auto
+  normalize: scale
+  scale: 255
+model:
+  - Flatten
+  - Linear: 32
+  - ReLU
+  - Dropout: {p: 0.2}
+  - Linear: {out_features: 10, bias: false, init: kaiming}
+  - Residual: [ {Linear: 10}, ReLU ]
+  - LogSoftMax
+criterion: {NLLLoss: {weights: [1, 2, 1, 1, 1, 1, 1, 1, 1, 1]}}
+optimizer:
+  name: adam
+  learning_rate: 1e-3
+  betas: [0.8, 0.99]
+schedule:
+  name: cosine
+  warmup_epochs: 2
+training:
+  epochs: 4
+  batch_size: 16
+  dtype: float64
+  early_stopping: {patience: 2}
+  clip_grad_norm: 5
+output: out/run1
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
+    """A config file (and empty data files it names) under tmp_path."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for f in ("train.csv", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (data / f).touch()
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path, overrides=()) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return info.value
+
+
+def rng():
+    return np.random.default_rng(0)
+
+
+# ----------------------------------------------------------------------------- loading
+def test_full_config_loads_with_everything_resolved(tmp_path):
+    path = write(tmp_path, FULL, "configs/digits.yaml")
+    config = load_config(path)
+    assert config.name == "digits-mlp" and config.seed == 7
+    assert config.data.format == "idx" and config.data.task == "classification"
+    assert config.data.train == tmp_path / "data" / "train-images-idx3-ubyte.gz"
+    assert config.data.scale == 255.0
+    assert [spec.name for spec in config.model][-2:] == ["Residual", "LogSoftMax"]
+    assert config.model[1].args == {"out_features": 32}
+    assert config.criterion.args["weights"][1] == 2
+    assert config.optimizer.name == "adam" and config.optimizer.betas == (0.8, 0.99)
+    assert config.schedule.t_max == 4                      # cosine t_max defaults to the epochs
+    assert (config.training.monitor, config.training.mode) == ("val_accuracy", "max")
+    assert config.training.clip_grad_norm == 5.0
+    assert config.output == config.run_dir == Path("out/run1")   # relative to the current directory
+    assert config.locate("model.5.Residual.0") == (str(path), 18)
+
+
+def test_defaults_name_output_and_schedule(tmp_path):
+    config = load_config(write(tmp_path, BASE, "my-run.yaml"))
+    assert config.name == "my-run" and config.output is None and config.run_dir == Path("runs/my-run")
+    assert config.schedule.name == "constant" and config.training.batch_size == 32
+    assert config.data.validation_split == 0.1 and config.data.format == "csv"
+
+
+def test_float_written_as_1e_minus_3_is_a_float(tmp_path):
+    config = load_config(write(tmp_path, BASE.replace("lr: 0.1", "lr: 1e-3")))
+    assert config.optimizer.lr == 0.001 and isinstance(config.optimizer.lr, float)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("  epochs: ten", "cfg.yaml:14: training.epochs: expected an integer, got 'ten'"),
+    ("  epochs: 2.5", "cfg.yaml:14: training.epochs: expected an integer, got 2.5"),
+    ("  shuffle: 1", "cfg.yaml:14: training.shuffle: expected true or false, got 1"),
+])
+def test_no_coercion_beyond_numeric_strings_for_floats(tmp_path, line, expected):
+    err = error_of(write(tmp_path, BASE.replace("  epochs: 3", line)))
+    assert str(err).endswith(expected)
+
+
+def test_relative_data_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
+    path = write(tmp_path, BASE.replace("data/train.csv", "../data/train.csv"), "configs/deep/x.yaml")
+    (tmp_path / "configs" / "data").mkdir()
+    (tmp_path / "configs" / "data" / "train.csv").touch()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config("../configs/deep/x.yaml")
+    assert config.data.train == tmp_path / "configs" / "data" / "train.csv"
+    assert path.exists() and config.locate("data.train") == ("../configs/deep/x.yaml", 2)
+
+
+def test_missing_data_file_is_reported_with_where_it_was_looked_for(tmp_path):
+    err = error_of(write(tmp_path, BASE.replace("data/train.csv", "data/nope.csv")))
+    assert str(err) == (f"{tmp_path / 'cfg.yaml'}:2: data.train: no such file: data/nope.csv "
+                        f"(looked for {tmp_path / 'data' / 'nope.csv'})")
+
+
+def test_idx_data_needs_its_labels_file(tmp_path):
+    text = BASE.replace("data/train.csv", "data/train-images-idx3-ubyte.gz")
+    err = error_of(write(tmp_path, text))
+    # a missing key is placed at its nearest written parent, here the data section
+    assert str(err).endswith("cfg.yaml:1: data.train_labels: required for idx data (the labels file of data.train)")
+
+
+# ----------------------------------------------------------------------------- error messages
+def test_typo_names_the_line_and_suggests_the_key(tmp_path):
+    path = write(tmp_path, BASE.replace("lr: 0.1", "learnig_rate: 0.1"))
+    assert str(error_of(path)) == f"{path}:12: optimizer.learnig_rate: unknown key; did you mean learning_rate?"
+
+
+def test_unknown_layer_suggests_the_close_name(tmp_path):
+    path = write(tmp_path, BASE.replace("- ReLU", "- Relu").replace("- Flatten", "- Flaten"))
+    assert str(error_of(path)).splitlines() == [
+        f"{path}:4: model.0: unknown layer 'Flaten'; did you mean Flatten?",
+        f"{path}:6: model.2: unknown layer 'Relu'; did you mean ReLU?",
+    ]
+
+
+def test_unknown_criterion_optimizer_and_schedule_names_are_suggested(tmp_path):
+    text = (BASE.replace("ClassNLLCriterion", "ClassNLLCriterio").replace("name: sgd", "name: adamm")
+            + "schedule: {name: cosin}\n")
+    lines = str(error_of(write(tmp_path, text))).splitlines()
+    assert lines[0].endswith("cfg.yaml:9: criterion: unknown criterion 'ClassNLLCriterio'; "
+                             "did you mean ClassNLLCriterion?")
+    assert lines[1].endswith("cfg.yaml:11: optimizer.name: unknown optimizer 'adamm'; did you mean adam?")
+    assert lines[2].endswith("cfg.yaml:15: schedule.name: unknown schedule 'cosin'; did you mean cosine?")
+
+
+def test_duplicate_key_names_both_lines(tmp_path):
+    path = write(tmp_path, BASE.replace("  lr: 0.1\n", "  lr: 0.1\n  lr: 0.2\n"))
+    assert str(error_of(path)) == f"{path}:13: optimizer.lr: duplicate key (first given at line 12)"
+
+
+def test_every_mistake_is_reported_in_one_error(tmp_path):
+    text = (BASE.replace("  - Linear: 16", "  - Linear: {out_featurs: 16}")
+            .replace("  lr: 0.1", "  lr: -1").replace("  epochs: 3", "  epochs: 3\n  batchsize: 8")
+            .replace("data:\n", "data:\n  normalise: none\n"))
+    err = error_of(write(tmp_path, text))
+    lines = str(err).splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "data.normalise", "model.1.Linear.out_featurs", "model.1.Linear", "optimizer.lr", "training.batchsize"]
+    assert lines[0].endswith("cfg.yaml:2: data.normalise: unknown key; did you mean normalize?")
+    assert lines[1].endswith("cfg.yaml:6: model.1.Linear.out_featurs: unknown argument of Linear; "
+                             "did you mean out_features?")
+    assert lines[3].endswith("cfg.yaml:13: optimizer.lr: expected a value greater than 0, got -1")
+    assert len(err.problems) == 5 and err.line == 2
+
+
+def test_layer_arguments_are_checked_against_the_constructor(tmp_path):
+    text = BASE.replace("  - Linear: 16", "  - Linear: [1, 2, true, 4]").replace(
+        "  - ReLU", "  - Dropout: {p: high, rng: 3}")
+    lines = str(error_of(write(tmp_path, text))).splitlines()
+    assert lines[0].endswith("cfg.yaml:5: model.1.Linear: Linear takes at most 3 values "
+                             "(in_features, out_features, bias), got 4")
+    assert sorted(line.split("cfg.yaml:")[1] for line in lines[1:]) == [
+        "6: model.2.Dropout.p: expected a number, got 'high'",
+        "6: model.2.Dropout.rng: not a config key: it is drawn from the config's seed"]
+
+
+def test_optimizer_keys_must_belong_to_the_chosen_optimizer(tmp_path):
+    err = error_of(write(tmp_path, BASE.replace("  lr: 0.1", "  lr: 0.1\n  betas: [0.9, 0.99]")))
+    assert str(err).endswith("cfg.yaml:13: optimizer.betas: optimizer sgd has no option 'betas' "
+                             "(adam, adamw have it); sgd takes: lr, momentum, dampening, nesterov, "
+                             "weight_decay, lr_decay")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "cfg.yaml: the config is empty; expected a mapping with data, model, criterion, optimizer"),
+    ("- a\n- b\n", "cfg.yaml:1: expected a mapping of sections (data, model, criterion, ...), got a list ['a', 'b']"),
+    ("data:\n  train: [a, b\nmodel: 1\n", "cfg.yaml:3: invalid YAML at column 6: expected ',' or ']', "
+                                        "but got ':' (while parsing a flow sequence)"),
+    ("data: x: 1\n", "cfg.yaml:1: invalid YAML at column 8: mapping values are not allowed here"),
+])
+def test_unreadable_files_give_one_line(tmp_path, text, expected):
+    err = error_of(write(tmp_path, text))
+    assert str(err).endswith(expected) and "\n" not in str(err)
+
+
+def test_missing_config_file(tmp_path):
+    assert str(error_of(tmp_path / "nope.yaml")) == f"{tmp_path / 'nope.yaml'}: no such config file"
+
+
+# ----------------------------------------------------------------------------- --set overrides
+def test_overrides_apply_before_validation(tmp_path):
+    config = load_config(write(tmp_path, BASE), [
+        "training.epochs=5", "optimizer.learning_rate=0.05", "data.normalize=standardize",
+        "model.1.Linear=64", "training.early_stopping={patience: 3}", "schedule=cosine"])
+    assert config.training.epochs == 5 and config.optimizer.lr == 0.05
+    assert config.data.normalize == "standardize" and config.model[1].args == {"out_features": 64}
+    assert config.training.early_stopping.patience == 3 and config.schedule.t_max == 5
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optimizer.lrr=3", "--set: optimizer.lrr=3: unknown key 'lrr' in optimizer; did you mean lr?"),
+    ("trainig.epochs=3", "--set: trainig.epochs=3: unknown key 'trainig' in the config; did you mean training?"),
+    ("model.9.Linear=3", "--set: model.9.Linear=3: model is a list of 5; expected an index from 0 to 4, got 9"),
+    ("model.1.Lin=3", "--set: model.1.Lin=3: model.1 has no key 'Lin'; did you mean Linear?"),
+    ("training.epochs", "--set: training.epochs: expected KEY=VALUE with a dotted KEY, e.g. training.epochs=3"),
+    ("training.epochs=ten", "--set: training.epochs=ten: expected an integer, got 'ten'"),
+])
+def test_bad_overrides_are_placed_at_set(tmp_path, override, expected):
+    assert str(error_of(write(tmp_path, BASE), [override])) == expected
+
+
+# ----------------------------------------------------------------------------- building
+def test_compact_and_full_layer_forms_build_the_same_shapes(tmp_path):
+    compact = BASE.replace("  - Linear: 16", "  - Linear: [64, 16]")
+    full = BASE.replace("  - Linear: 16", "  - Linear: {in_features: 64, out_features: 16, bias: true}").replace(
+        "  - Linear: 10", "  - Linear: {out_features: 10}")
+    shapes = []
+    for i, text in enumerate((BASE, compact, full)):
+        config = load_config(write(tmp_path, text, f"c{i}.yaml"))
+        model = build_model(config, (1, 8, 8), rng(), np.float32)
+        shapes.append([p.shape for _, p, _ in model.named_parameters()])
+    assert shapes[0] == shapes[1] == shapes[2] == [(16, 64), (16,), (10, 16), (10,)]
+
+
+def test_sizes_are_inferred_from_the_incoming_shape(tmp_path):
+    text = BASE.replace("  - Flatten\n", "  - SpatialConvolution: [4, 3]\n  - SpatialBatchNormalization\n"
+                                         "  - Flatten\n  - BatchNormalization\n")
+    model = build_model(load_config(write(tmp_path, text)), (1, 8, 8), rng(), np.float32)
+    assert model[1].num_features == 4 and model[3].num_features == 4 * 6 * 6
+    assert model[4].in_features == 4 * 6 * 6
+    assert all(m.training for m in model.modules())
+    running = dict(model.named_buffers())
+    np.testing.assert_array_equal(running["1.running_mean"], 0)  # the probe left the statistics alone
+    np.testing.assert_array_equal(running["1.running_var"], 1)
+    assert model.forward(np.zeros((5, 1, 8, 8), np.float32)).shape == (5, 10)
+
+
+def test_shape_mismatch_names_the_layer_and_its_line(tmp_path):
+    path = write(tmp_path, BASE.replace("  - Linear: 16", "  - Linear: [784, 16]"))
+    with pytest.raises(ConfigError) as info:
+        build_model(load_config(path), (1, 8, 8), rng(), np.float32)
+    assert str(info.value) == f"{path}:5: model.1 (Linear): Linear expected input (N, 784), got (2, 64)"
+
+
+def test_a_size_that_cannot_be_inferred_says_why(tmp_path):
+    path = write(tmp_path, BASE.replace("  - Flatten\n", ""))
+    with pytest.raises(ConfigError) as info:
+        build_model(load_config(path), (1, 8, 8), rng(), np.float32)
+    assert str(info.value) == (f"{path}:4: model.0 (Linear): Linear expected input (N, in_features) to infer "
+                               "in_features, got (N, 1, 8, 8); add Flatten before it")
+
+
+def test_same_seed_same_weights_and_the_dtype_is_passed(tmp_path):
+    config = load_config(write(tmp_path, BASE))
+    a, b = (build_model(config, (64,), np.random.default_rng(3), np.float64) for _ in range(2))
+    for (_, pa, _), (_, pb, _) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(pa, pb)
+        assert pa.dtype == np.float64
+
+
+def test_criterion_optimizer_schedule_and_monitor(tmp_path):
+    config = load_config(write(tmp_path, FULL, "configs/full.yaml"))
+    model = build_model(config, (1, 28, 28), rng(), np.float64)
+    criterion = build_criterion(config, np.float64)
+    assert criterion.weights.dtype == np.float64 and criterion_task(config) == "classification"
+    optimizer = build_optimizer(config, *model.parameters())
+    assert isinstance(optimizer, Adam) and optimizer.lr == 0.001
+    schedule = build_schedule(config)
+    assert isinstance(schedule, Warmup) and isinstance(schedule.inner, CosineLR) and schedule.inner.t_max == 4
+    assert resolve_monitor(config) == ("val_accuracy", "max")
+    plain = load_config(write(tmp_path, BASE))
+    assert isinstance(build_optimizer(plain, *build_model(plain, (64,), rng()).parameters()), SGD)
+
+
+def test_config_sections_match_the_optimizer_and_schedule_constructors():
+    assert set(OPTIMIZER_CONFIGS) == set(OPTIMIZERS) and set(SCHEDULE_CONFIGS) == set(SCHEDULES)
+    for table, classes, skip in ((OPTIMIZER_CONFIGS, OPTIMIZERS, set()),
+                                 (SCHEDULE_CONFIGS, SCHEDULES, {"warmup_epochs", "warmup_start_factor"})):
+        for name, section in table.items():
+            accepted = set(inspect.signature(classes[name]).parameters)
+            assert set(section.model_fields) - {"name"} - skip <= accepted, name
+
+
+# ----------------------------------------------------------------------------- schema and round trip
+def test_schema_is_a_json_schema_with_properties():
+    schema = config_schema()
+    assert isinstance(schema, dict) and {"data", "model", "optimizer", "training"} <= set(schema["properties"])
+    assert "SpatialConvolution" in schema["properties"]["model"]["description"]
+    json.dumps(schema)
+
+
+def test_dump_then_config_from_dict_round_trips(tmp_path):
+    config = load_config(write(tmp_path, FULL, "configs/full.yaml"))
+    dumped = config.dump()
+    assert yaml.safe_load(yaml.safe_dump(dumped)) == dumped == json.loads(json.dumps(dumped))
+    assert dumped["data"]["train"] == str(tmp_path / "data" / "train-images-idx3-ubyte.gz")
+    rebuilt = config_from_dict(dumped)
+    assert isinstance(rebuilt, Config) and rebuilt.dump() == dumped
+    assert rebuilt.locate("model.1") == ("checkpoint", None)
+
+
+def test_config_from_dict_errors_are_placed_at_checkpoint(tmp_path):
+    dumped = load_config(write(tmp_path, BASE)).dump()
+    dumped["optimizer"]["momentum"] = "lots"
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(dumped)
+    assert str(info.value) == "checkpoint: optimizer.momentum: expected a number, got 'lots'"
