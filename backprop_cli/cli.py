@@ -211,7 +211,8 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
         typer.echo(json.dumps(result))
         return
     console = make_console()
-    console.print(results_table({Path(dataset.source).name: metrics}, title=f"{checkpoint} (epoch {result['epoch']})"))
+    split = "test" if data is None else data.name
+    console.print(results_table({split: metrics}, title=f"{checkpoint} (epoch {result['epoch']})"))
     if matrix is not None:
         console.print(confusion_table(matrix, restored.classes))
 
@@ -318,10 +319,10 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML 
     model, _ = build(cfg, data.input_shape)
     model.evaluate()
     model.forward(np.zeros((1, *data.input_shape), dtype=cfg.training.dtype))
-    rows = [("", "input", str(("N", *data.input_shape)), 0)]
+    shape = lambda s: "(" + ", ".join(map(str, ("N", *s))) + ")"
+    rows = [("", "input", shape(data.input_shape), 0)]
     for i, layer in enumerate(model.layers):
-        rows.append((str(i), repr(layer).split("\n")[0] if len(model.layers) else "", str(("N", *layer.output.shape[1:])),
-                     layer.num_parameters()))
+        rows.append((str(i), repr(layer).split("\n")[0], shape(layer.output.shape[1:]), layer.num_parameters()))
     total = model.num_parameters()
     make_console().print(summary_table(rows, total, total))
 

@@ -2,6 +2,7 @@
 
 The library raises ``ValueError``/``TypeError`` for programming mistakes (wrong shapes, bad arguments);
 these classes are for bad input read from files and flags, and carry where the problem is.
+:func:`shape_str` writes shapes the one way every message uses.
 """
 
 from __future__ import annotations
@@ -35,3 +36,8 @@ class CheckpointError(BackpropError):
 
 class TrainingError(BackpropError):
     """Training that cannot go on (a non-finite loss or gradient)."""
+
+
+def shape_str(shape) -> str:
+    """``(32, 28, 28)`` (and ``(32,)``) for a shape, so that every message about shapes reads alike."""
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"

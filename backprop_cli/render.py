@@ -18,7 +18,10 @@ METRIC_LABELS = {"accuracy": "acc", "mse": "MSE", "mae": "MAE"}
 
 def make_console(stderr: bool = False) -> Console:
     """A console that never breaks a message across lines (an error stays one line, whatever the width)."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120                  # piped output: rich would assume 80 columns
+    return console
 
 
 def plain_output(console: Console, quiet: bool = False) -> bool:

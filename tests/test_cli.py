@@ -96,6 +96,11 @@ def test_eval_predict_gradcheck_summary(project):
 
     summary = invoke("summary", "tiny.yaml")
     assert summary.exit_code == 0 and "Linear" in summary.stdout and "67 parameters" in summary.stdout
+    assert "(N, 8)" in summary.stdout
+
+    timing = invoke("time", "tiny.yaml", "--batches", "3")
+    assert timing.exit_code == 0, timing.output
+    assert "forward ms" in timing.stdout and "ClassNLLCriterion" in timing.stdout and "total per batch" in timing.stdout
 
 
 def test_gradcheck_of_the_whole_library_passes():
@@ -180,7 +185,8 @@ def test_resume_in_a_new_process_is_bit_identical(project):
     assert strip(meta_a["history"]) == strip(meta_b["history"]) and len(meta_a["history"]) == 4
 
 
-def test_sigint_writes_a_checkpoint_and_says_how_to_resume(project):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_writes_a_checkpoint_and_says_how_to_resume(project, signum, code):
     (project / "tiny.yaml").write_text(TINY.replace("epochs: 3, batch_size: 16", "epochs: 100000, batch_size: 1"))
     proc = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "tiny.yaml"], cwd=project,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -188,11 +194,11 @@ def test_sigint_writes_a_checkpoint_and_says_how_to_resume(project):
     deadline = time.time() + 60
     while not (project / "runs/tiny/metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)          # a second Ctrl-C changes nothing
+    proc.send_signal(signum)                 # a second Ctrl-C changes nothing
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "resume with: backprop train tiny.yaml --resume runs/tiny/last.npz" in err
     assert "Traceback" not in err
     assert not [p for p in os.listdir(project / "runs/tiny") if p.endswith(".tmp")]

@@ -160,3 +160,17 @@ def test_train_and_evaluate_switch_every_module():
 def test_torch_and_pytorch_names_are_the_same_classes():
     assert nn.MODULES["Conv2d"] is nn.SpatialConvolution and nn.MODULES["LogSoftmax"] is nn.LogSoftMax
     assert nn.CRITERIONS["NLLLoss"] is nn.ClassNLLCriterion and nn.CRITERIONS["MSELoss"] is nn.MSECriterion
+
+
+def test_parameters_and_gradients_by_torch_names():
+    layer = nn.Linear(3, 2, rng=0)
+    x = np.ones((4, 3), np.float32)
+    layer.forward(x)
+    layer.backward(x, np.ones((4, 2), np.float32))
+    assert layer.grad_weight is layer.parameters()[1][0] and layer.grad_bias is layer.parameters()[1][1]
+    np.testing.assert_array_equal(layer.grad_bias, [4.0, 4.0])
+    layer.to(np.float64)
+    assert layer.weight.dtype == np.float64 and layer.weight is layer.parameters()[0][0]
+    assert nn.BatchNormalization(3).running_var.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(AttributeError, match="Linear has no attribute 'grad_nothing'"):
+        layer.grad_nothing

@@ -22,16 +22,13 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from ..errors import shape_str  # noqa: F401  (re-exported: every layer's messages use it)
+
 DEFAULT_DTYPE = np.float32
 
 
 class ShapeError(ValueError):
     """An array reached a module with a shape (or rank) it cannot take."""
-
-
-def shape_str(shape) -> str:
-    """``(32, 28, 28)`` (and ``(32,)``) for a tuple; used in every shape message so they all read alike."""
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.ndarray:
@@ -109,6 +106,18 @@ class Module(ABC):
         self._buffers[name] = value
         return value
 
+    def __getattr__(self, name: str):
+        """Parameters and buffers by name (``layer.bias``, ``bn.running_mean``), and each parameter's
+        gradient as ``grad_<name>`` (``layer.grad_weight`` is Torch7's ``gradWeight``)."""
+        d = self.__dict__
+        for table in (d.get("_params", {}), d.get("_buffers", {})):
+            if name in table:
+                return table[name]
+        grads = d.get("_grads", {})
+        if name.startswith("grad_") and name[5:] in grads:
+            return grads[name[5:]]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
     def children(self) -> list[Module]:
         """Direct sub-modules; containers override this."""
         return []
@@ -171,6 +180,8 @@ class Module(ABC):
             for table in (m._params, m._grads, m._buffers):
                 for name, value in table.items():
                     table[name] = value.astype(dtype)
+                    if table is not m._grads and name in m.__dict__:   # e.g. Linear.weight
+                        m.__dict__[name] = table[name]
             m._convert_extra(dtype)
         return self
 

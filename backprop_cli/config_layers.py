@@ -1,0 +1,286 @@
+"""The ``model`` layer list and the ``criterion``: parsed into :class:`LayerSpec` and bound to constructors.
+
+A layer is a name (``ReLU``) or a one-key mapping: ``Linear: 128`` (positional values), ``Linear: [784,
+128]``, ``Linear: {out_features: 10, bias: false}`` (keywords); containers take a list of layers
+(``Residual: [{Linear: 10}, ReLU]``). Each is checked against its class's constructor: a known name,
+known arguments, none missing but the size ``INFERRED`` from the incoming shape (left to
+:func:`backprop_cli.build.build_model`), values of the annotated types (``int``, ``float``,
+``tuple[int, int]``, ...) and an ``init`` scheme that exists. The criterion is also built once, so
+that e.g. ``reduction: avg`` fails at load time.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NamedTuple, TypeVar
+
+from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
+
+from .config_yaml import PathKey, dotted, number_from_string, show, suggest
+from .nn import CRITERIONS, MODULES
+from .nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchNormalization,
+                 SpatialConvolution, TemporalConvolution)
+from .nn.init import SCHEMES as INIT_SCHEMES
+
+T = TypeVar("T")
+
+
+class Inferred(NamedTuple):
+    """A constructor argument that may be left out: read from axis 0 of each incoming sample."""
+
+    param: str
+    ranks: tuple[int, ...]      # the per-sample ranks it can be read from
+    expected: str               # the input the layer takes, for messages
+
+
+#: The constructor argument each layer may leave out, inferred from the incoming shape.
+INFERRED: dict[type, Inferred] = {
+    Linear: Inferred("in_features", (1,), "(N, in_features)"),
+    TemporalConvolution: Inferred("in_channels", (2,), "(N, in_channels, L)"),
+    SpatialConvolution: Inferred("in_channels", (3,), "(N, in_channels, H, W)"),
+    BatchNormalization: Inferred("num_features", (1, 2), "(N, num_features) or (N, num_features, L)"),
+    SpatialBatchNormalization: Inferred("num_features", (3,), "(N, num_features, H, W)"),
+}
+#: Layers whose value is a list of layers.
+CONTAINERS: tuple[type, ...] = (Sequential, Residual)
+#: Constructor arguments that backprop passes itself; never config keys.
+NOT_CONFIG_KEYS = {"rng": "it is drawn from the config's seed",
+                   "dtype": "set training.dtype instead"}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer (or the criterion) as validated: its name, keyword arguments and, for containers, children.
+
+    ``args`` holds every value given, bound to the constructor's parameter names (positional values
+    included); an inferred size is simply absent. ``path`` is where it was written (``model.4.Residual.0``).
+    """
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    children: tuple[LayerSpec, ...] | None = None
+    path: str = ""
+
+    def dump(self) -> Any:
+        """Plain data in the full form: ``ReLU``, ``{Linear: {out_features: 10}}``, ``{Residual: [...]}``."""
+        if self.children is not None:
+            return {self.name: [child.dump() for child in self.children]}
+        return {self.name: copy.deepcopy(self.args)} if self.args else self.name
+
+
+def _annotation_atoms(param: inspect.Parameter) -> list[str] | None:
+    """``"int | None"`` -> ``["int", "None"]``; from the default's type when unannotated; None if unknown."""
+    ann = param.annotation
+    if ann is inspect.Parameter.empty:
+        default = param.default
+        for kind in (bool, float, str):
+            if type(default) is kind:
+                return [kind.__name__]
+        return None
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    return [a.strip().replace("typing.", "") for a in text.split("|")]
+
+
+_INT_LIST = re.compile(r"(tuple|list|Sequence)\[int(, int)?(, \.\.\.)?\]")
+_ATOM_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "None": "null"}
+
+
+def _check_value(atoms: list[str], value: Any) -> tuple[bool, Any]:
+    """``(ok, value)`` for a value against annotation atoms; floats accept numeric strings."""
+    known = True
+    for atom in atoms:
+        if atom == "None" and value is None:
+            return True, value
+        if atom == "bool" and isinstance(value, bool):
+            return True, value
+        if atom == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return True, value
+        if atom == "float":
+            number = number_from_string(value)
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                return True, number
+        if atom == "str" and isinstance(value, str):
+            return True, value
+        match = _INT_LIST.fullmatch(atom)
+        if match:
+            pair = match.group(2) is not None and match.group(3) is None
+            if (isinstance(value, list) and value and (len(value) == 2 or not pair)
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+                return True, value
+        elif atom not in _ATOM_WORDS:
+            known = False
+    return (not known), value
+
+
+def _expected_words(atoms: list[str]) -> str:
+    words = []
+    for atom in atoms:
+        match = _INT_LIST.fullmatch(atom)
+        if match:
+            words.append("a list of 2 integers" if match.group(2) and not match.group(3) else "a list of integers")
+        else:
+            words.append(_ATOM_WORDS.get(atom, atom))
+    return " or ".join(dict.fromkeys(words))
+
+
+class _LayerParser:
+    """Turns the raw ``model`` list (or ``criterion``) into LayerSpecs, collecting problems by path."""
+
+    def __init__(self, registry: dict[str, type], kind: str, problems: list) -> None:
+        self.registry, self.kind, self.problems = registry, kind, problems
+
+    def problem(self, path: PathKey, message: str) -> None:
+        self.problems.append((path, message))
+
+    def parse_list(self, raw: Any, path: PathKey) -> tuple[LayerSpec, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.problem(path, f"expected a non-empty list of {self.kind}s, got {show(raw)}")
+            return ()
+        specs = [self.parse(item, path + (i,)) for i, item in enumerate(raw)]
+        return tuple(s for s in specs if s is not None)
+
+    def parse(self, raw: Any, path: PathKey) -> LayerSpec | None:
+        if isinstance(raw, str):
+            name, value = raw, None
+        elif isinstance(raw, dict) and len(raw) == 1:
+            (name, value), = raw.items()
+        else:
+            got = f"a mapping with {len(raw)} keys" if isinstance(raw, dict) else show(raw)
+            example = "Linear: 128" if self.kind == "layer" else "CrossEntropyLoss: {weights: [1, 2]}"
+            self.problem(path, f"expected a {self.kind} name or a one-key mapping like `{example}`, got {got}")
+            return None
+        cls = self.registry.get(name) if isinstance(name, str) else None
+        if cls is None:
+            shown = repr(name) if isinstance(name, str) else show(name)
+            self.problem(path, f"unknown {self.kind} {shown}"
+                         + suggest(name, self.registry, also=f" (known: {', '.join(self.registry)})"))
+            return None
+        here = path + (name,)
+        if isinstance(cls, type) and issubclass(cls, CONTAINERS):
+            children = self.parse_list(value, here)
+            return LayerSpec(name, {}, children, dotted(path))
+        args = self.bind(cls, name, value, here)
+        return None if args is None else LayerSpec(name, args, None, dotted(path))
+
+    def bind(self, cls: type, name: str, value: Any, path: PathKey) -> dict[str, Any] | None:
+        """Bind positional (a scalar or list) or keyword (a mapping) values to ``cls``'s constructor."""
+        params = {n: p for n, p in inspect.signature(cls).parameters.items() if n not in NOT_CONFIG_KEYS}
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        ok = True
+        if value is None:
+            args: dict[str, Any] = {}
+        elif isinstance(value, dict):
+            args = {}
+            for key, v in value.items():
+                if key in NOT_CONFIG_KEYS and key in inspect.signature(cls).parameters:
+                    self.problem(path + (key,), f"not a config key: {NOT_CONFIG_KEYS[key]}")
+                    ok = False
+                elif key in params and params[key].kind is not inspect.Parameter.VAR_KEYWORD:
+                    args[key] = v
+                elif takes_any and isinstance(key, str):
+                    args[key] = v
+                else:
+                    names = [n for n, p in params.items() if p.kind is not p.VAR_KEYWORD]
+                    self.problem(path + (key,), f"unknown argument of {name}" + suggest(
+                        key, names, also=f"; {name} takes: {', '.join(names)}" if names else f"; {name} takes none"))
+                    ok = False
+        else:
+            values = value if isinstance(value, list) else [value]
+            args = self.bind_positional(cls, name, params, values, path)
+            if args is None:
+                return None
+        required = [n for n, p in params.items()
+                    if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        inferred = INFERRED[cls].param if cls in INFERRED else None
+        missing = [n for n in required if n not in args and n != inferred]
+        if missing:
+            self.problem(path, f"missing {', '.join(missing)}")
+            ok = False
+        ok = self.check_types(params, args, path) and ok
+        return args if ok else None
+
+    def check_types(self, params: dict[str, inspect.Parameter], args: dict[str, Any], path: PathKey) -> bool:
+        """Check each value against its parameter's annotation (numeric strings become floats)."""
+        ok = True
+        for key in list(args):
+            param = params.get(key)
+            if param is None or param.kind is param.VAR_POSITIONAL:
+                continue
+            atoms = _annotation_atoms(param)
+            if atoms is not None:
+                good, args[key] = _check_value(atoms, args[key])
+                if not good:
+                    self.problem(path + (key,), f"expected {_expected_words(atoms)}, got {show(args[key])}")
+                    ok = False
+            if key == "init" and args[key] not in INIT_SCHEMES:
+                self.problem(path + (key,), f"expected one of {', '.join(INIT_SCHEMES)}, got {show(args[key])}"
+                             + suggest(args[key], INIT_SCHEMES))
+                ok = False
+        return ok
+
+    def bind_positional(self, cls, name, params, values, path) -> dict[str, Any] | None:
+        """Values fill the required arguments in order (skipping the inferred one when fewer are given)."""
+        positional = [n for n, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        varpos = next((n for n, p in params.items() if p.kind is p.VAR_POSITIONAL), None)
+        required = [n for n in positional if params[n].default is inspect.Parameter.empty]
+        inferred = INFERRED[cls].param if cls in INFERRED else None
+        if inferred in required and len(values) < len(required):
+            positional = [n for n in positional if n != inferred]
+        if len(values) > len(positional) and varpos is None:
+            takes = (f"at most {len(positional)} value{'s' if len(positional) != 1 else ''} "
+                     f"({', '.join(positional)})" if positional else "no arguments")
+            self.problem(path, f"{name} takes {takes}, got {len(values)}")
+            return None
+        args = dict(zip(positional, values))
+        if varpos is not None and len(values) > len(positional):
+            args[varpos] = list(values[len(positional):])
+        return args
+
+
+def _collecting(info: ValidationInfo, parse: Callable[[list], T]) -> T:
+    """``parse(found)`` with the list that validation collects ``(path, message)`` problems into; when
+    validated without one (no context), the problems are raised together as pydantic's ValueError."""
+    problems = (info.context or {}).get("problems")
+    found: list = [] if problems is None else problems
+    result = parse(found)
+    if problems is None and found:
+        raise ValueError("; ".join(f"{dotted(p)}: {m}" for p, m in found))
+    return result
+
+
+def _parse_model(value: Any, info: ValidationInfo) -> tuple[LayerSpec, ...]:
+    return _collecting(info, lambda found: _LayerParser(MODULES, "layer", found).parse_list(value, ("model",)))
+
+
+def _parse_criterion(value: Any, info: ValidationInfo) -> LayerSpec | None:
+    def parse(found: list) -> LayerSpec | None:
+        before = len(found)
+        spec = _LayerParser(CRITERIONS, "criterion", found).parse(value, ("criterion",))
+        if spec is not None and len(found) == before:
+            try:
+                CRITERIONS[spec.name](**spec.args)          # cheap: catches e.g. reduction: avg at load time
+            except (ValueError, TypeError) as err:
+                found.append((("criterion",), str(err)))
+        return spec
+
+    return _collecting(info, parse)
+
+
+_LAYER_FORM = {"anyOf": [{"type": "string"},
+                         {"type": "object", "minProperties": 1, "maxProperties": 1}]}
+ModelSpec = Annotated[
+    tuple[LayerSpec, ...], PlainValidator(_parse_model),
+    PlainSerializer(lambda specs: [s.dump() for s in specs]),
+    WithJsonSchema({"type": "array", "minItems": 1, "items": _LAYER_FORM, "description": (
+        "Layers in order: a name (`ReLU`) or a one-key mapping `Name: value`, the value being positional "
+        "arguments (`Linear: 128`, `Linear: [784, 128]`), keyword arguments (`Linear: {out_features: 10}`), "
+        "or for containers a list of layers. Layer names: " + ", ".join(MODULES))})]
+CriterionSpec = Annotated[
+    LayerSpec, PlainValidator(_parse_criterion), PlainSerializer(lambda spec: spec.dump()),
+    WithJsonSchema({**_LAYER_FORM, "description": (
+        "The loss, as a name or `Name: {keyword: value}`. Criterion names: " + ", ".join(CRITERIONS))})]

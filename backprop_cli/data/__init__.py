@@ -1,0 +1,26 @@
+"""Datasets from files: CSV, IDX (the MNIST format, raw or gzip) and NPZ; normalisation; splits.
+
+Every reader returns a :class:`Dataset` with float32 features. Targets depend on the task:
+
+* ``classification``: ``y`` int64 class indices ``(N,)``; ``classes`` names them;
+* ``regression``: ``y`` float32 ``(N, k)``, two-dimensional so it matches a ``Linear(..., k)`` output;
+* ``binary``: ``y`` float32 ``(N, k)`` of 0/1.
+
+Every problem with a file's contents raises :class:`~backprop_cli.errors.DataError` naming the file,
+the line (text files) or the header field / byte offset (binary files), the column, and what was
+expected. Programming mistakes (a bad argument) raise ``ValueError``.
+
+One module a format, each saying what it checks: ``csvfile`` (CSV, TSV), ``idx``, ``npz``;
+``load`` picks the reader from a file's name; ``dataset`` holds :class:`Dataset`, the split and the
+checks the readers share; ``normalize`` the :class:`Normalizer`.
+"""
+
+from .csvfile import load_csv
+from .dataset import TASKS, Dataset, train_val_split
+from .idx import MAX_IDX_BYTES, load_idx, read_idx, write_idx
+from .load import FORMATS, infer_format, load_dataset
+from .normalize import Normalizer
+from .npz import load_npz
+
+__all__ = ["FORMATS", "MAX_IDX_BYTES", "TASKS", "Dataset", "Normalizer", "infer_format", "load_csv",
+           "load_dataset", "load_idx", "load_npz", "read_idx", "train_val_split", "write_idx"]

@@ -1,0 +1,143 @@
+"""IDX, the MNIST format: a header (two zero bytes, a type code, the number of dimensions, then each
+dimension as a big-endian uint32) followed by the values, big-endian; raw or gzip-compressed.
+
+:func:`read_idx` checks the header before anything large is allocated: the two zero bytes, a known
+type code, 1 to 8 dimensions, no more than ``MAX_IDX_BYTES``, and that the file holds exactly the
+bytes the header promises. :func:`load_idx` pairs an images file with a labels file and checks that
+there is one label ``(N,)`` per image and that the labels fit the task.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError, shape_str
+from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, targets_from_array
+
+#: An IDX header may not promise more bytes than this (checked before anything is allocated); as
+#: float32, 1 GiB of uint8 pixels already takes 4 GiB.
+MAX_IDX_BYTES = 1024**3
+
+_IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
+              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_TYPE_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32",
+                   0x0E: "float64"}
+_IDX_MAX_DIMS = 8
+
+
+def load_idx(images_path, labels_path, *, task: str = "classification",
+             classes: Sequence[str] | None = None) -> Dataset:
+    """Images ``(N, H, W)`` become ``x`` float32 ``(N, 1, H, W)`` (values kept as stored, e.g.
+    0..255); ``(N, F)`` and ``(N, C, H, W)`` are kept as they are. Labels ``(N,)`` are class
+    indices (int64) for classification."""
+    check_task(task)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if labels.ndim != 1:
+        raise DataError(f"labels have shape {shape_str(labels.shape)}, expected (N,)",
+                        file=str(labels_path), where="header byte 3 (number of dimensions)")
+    if len(images) != len(labels):
+        raise DataError(f"{len(labels)} labels, but {images_path} has {len(images)} images",
+                        file=str(labels_path), where="header bytes 4-7 (number of items)")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim not in (2, 4):
+        raise DataError(f"images have shape {shape_str(images.shape)}, expected (N, H, W), (N, C, H, W) "
+                        "or (N, features)", file=str(images_path), where="header byte 3 (number of dimensions)")
+    y, classes = targets_from_array(labels, task, classes, file=str(labels_path), array="labels",
+                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})")
+    return Dataset(images.astype(np.float32), y, classes, f"{images_path} + {labels_path}")
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (raw, or gzip: detected from its first bytes) into a native-endian array.
+
+    The header is checked before anything large is allocated: two zero bytes, a type code, the
+    number of dimensions, the dimensions, and that the file holds exactly the bytes they promise.
+    """
+    name = str(path)
+    p = existing_file(path)
+    with open(p, "rb") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        size = None if compressed else os.fstat(raw.fileno()).st_size
+        try:
+            return _read_idx_stream(stream, name, size)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DataError(f"cannot read{' gzip data' if compressed else ''}: {err}", file=name) from None
+
+
+def _read_idx_stream(f, name: str, size: int | None) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise DataError(f"the file has {len(magic)} bytes, too few for the 4-byte IDX magic number",
+                        file=name, where="header")
+    if magic[:2] != b"\0\0":
+        raise DataError(f"magic number starts with bytes {magic[:2].hex(' ')}, expected 00 00: "
+                        "not an IDX file", file=name, where="header bytes 0-1")
+    code, ndim = magic[2], magic[3]
+    if code not in _IDX_TYPES:
+        known = ", ".join(f"0x{c:02X} ({n})" for c, n in _IDX_TYPE_NAMES.items())
+        raise DataError(f"type code 0x{code:02X} is not an IDX type; expected one of {known}",
+                        file=name, where="header byte 2 (type code)")
+    if not 1 <= ndim <= _IDX_MAX_DIMS:
+        raise DataError(f"{ndim} dimensions, expected 1 to {_IDX_MAX_DIMS}",
+                        file=name, where="header byte 3 (number of dimensions)")
+    header_size = 4 + 4 * ndim
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DataError(f"the header ends after {4 + len(raw_dims)} bytes, expected {header_size} "
+                        f"for {ndim} dimensions", file=name, where=f"header bytes 4-{header_size - 1}")
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    dtype = _IDX_TYPES[code]
+    payload = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    promised = f"{'x'.join(map(str, dims))} {_IDX_TYPE_NAMES[code]}"
+    if header_size + payload > MAX_IDX_BYTES:
+        raise DataError(f"the header promises {promised} ({header_size + payload:,} bytes), more than the "
+                        f"{MAX_IDX_BYTES:,}-byte limit", file=name, where=f"header bytes 4-{header_size - 1}")
+    if size is not None and size != header_size + payload:
+        raise DataError(f"the file has {size:,} bytes, but its header promises {promised}: "
+                        f"{header_size:,} + {payload:,} = {header_size + payload:,} bytes"
+                        f"{' (truncated?)' if size < header_size + payload else ''}",
+                        file=name, where=f"header bytes 4-{header_size - 1}")
+    buf = bytearray(payload)
+    view, got = memoryview(buf), 0
+    while got < payload:
+        n = f.readinto(view[got:])
+        if not n:
+            raise DataError(f"the data ends after {header_size + got:,} bytes (decompressed), but the "
+                            f"header promises {promised}: {header_size + payload:,} bytes (truncated?)",
+                            file=name, where=f"byte {header_size + got}")
+        got += n
+    if f.read(1):
+        raise DataError(f"the data goes on past the {header_size + payload:,} bytes the header promises "
+                        f"({promised})", file=name, where=f"byte {header_size + payload}")
+    array = np.frombuffer(buf, dtype=dtype).reshape(dims)
+    return array if dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends with ``.gz``, reproducibly)."""
+    array = np.asarray(array)
+    codes = {np.dtype(t).newbyteorder("="): c for c, t in _IDX_TYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(f"write_idx cannot store dtype {array.dtype}; use one of "
+                         f"{', '.join(_IDX_TYPE_NAMES.values())}")
+    if not 1 <= array.ndim <= _IDX_MAX_DIMS:
+        raise ValueError(f"write_idx takes 1 to {_IDX_MAX_DIMS} dimensions, got {shape_str(array.shape)}")
+    head = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    body = np.ascontiguousarray(array, dtype=_IDX_TYPES[code]).tobytes()
+    with open(path, "wb") as out:
+        if str(path).endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+                gz.write(head)
+                gz.write(body)
+        else:
+            out.write(head)
+            out.write(body)

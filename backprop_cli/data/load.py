@@ -1,0 +1,60 @@
+"""Pick the reader a data file needs: :func:`infer_format` from its name, :func:`load_dataset` to read it.
+
+Checks only the choice: the file exists, the format is one of ``FORMATS`` or can be told from the
+name, and IDX images come with a labels file. The readers check the contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import DataError
+from .csvfile import load_csv
+from .dataset import Dataset, check_task, existing_file
+from .idx import load_idx
+from .npz import load_npz
+
+FORMATS = ("csv", "tsv", "idx", "npz")
+
+
+def load_dataset(path, *, labels=None, format: str | None = None, task: str = "classification",
+                 label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
+                 classes: Sequence[str] | None = None, delimiter: str | None = None) -> Dataset:
+    """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name).
+
+    CSV ``delimiter=None`` means a tab for ``.tsv`` names (and ``format="tsv"``), else a comma.
+    """
+    check_task(task)
+    existing_file(path)
+    fmt = format or infer_format(path, labels)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt in ("csv", "tsv"):
+        if delimiter is None:
+            tsv = fmt == "tsv" or Path(path).name.lower().removesuffix(".gz").endswith(".tsv")
+            delimiter = "\t" if tsv else ","
+        return load_csv(path, label_column=label_column, header=header, task=task, classes=classes,
+                        delimiter=delimiter)
+    if fmt == "npz":
+        return load_npz(path, task=task, classes=classes)
+    if labels is None:
+        guess = Path(path).with_name(Path(path).name.replace("images-idx3", "labels-idx1"))
+        hint = f" (is it {guess}?)" if guess != Path(path) and guess.exists() else ""
+        raise DataError(f"IDX images need a labels file{hint}", file=str(path))
+    return load_idx(path, labels, task=task, classes=classes)
+
+
+def infer_format(path, labels=None) -> str:
+    """``csv`` (``.csv``, ``.tsv``, ``.txt``) or ``npz`` from the extension, a trailing ``.gz`` ignored;
+    ``idx`` when the name contains ``idx`` or ``ubyte``, or a labels file is given."""
+    name = Path(path).name.lower()
+    base = name[:-3] if name.endswith(".gz") else name
+    if base.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    if base.endswith(".npz"):
+        return "npz"
+    if labels is not None or "idx" in name or "ubyte" in name:
+        return "idx"
+    raise DataError("cannot tell the format from the name; expected .csv, .tsv, .npz, or an IDX file "
+                    "(a name containing 'idx', with a labels file)", file=str(path))

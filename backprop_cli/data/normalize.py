@@ -1,0 +1,108 @@
+"""Feature normalisation with statistics from the training set only: :class:`Normalizer`.
+
+Reads no file; checks its arguments (a known method, a finite nonzero ``scale``), that it is fit
+before it is applied, that the features it is applied to have the shape it was fit on, and that a
+saved state (:meth:`Normalizer.from_state`) is complete and consistent. Mistakes raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import shape_str
+
+
+class Normalizer:
+    """``x' = (x - shift) / divisor``, with statistics from the training set only.
+
+    * ``none``: ``x' = x``;
+    * ``standardize``: per feature, ``shift = mean``, ``divisor = std`` (population);
+    * ``minmax``: per feature, ``shift = min``, ``divisor = max - min`` (into [0, 1]);
+    * ``scale``: ``divisor = scale``, one constant (e.g. 255 for 8-bit pixels).
+
+    Per feature means over axis 0, so ``(N, 1, 28, 28)`` images get ``(1, 28, 28)`` statistics.
+    A constant feature gets divisor 1 (no division by zero). Example::
+
+        norm = Normalizer("standardize").fit(train.x)
+        x = norm.apply(val.x)
+    """
+
+    METHODS = ("none", "standardize", "minmax", "scale")
+
+    def __init__(self, method: str = "none", *, scale: float | None = None) -> None:
+        if method not in self.METHODS:
+            raise ValueError(f"normalisation must be one of {', '.join(self.METHODS)}, got {method!r}")
+        if method == "scale":
+            if scale is None or not np.isfinite(scale) or scale == 0:
+                raise ValueError(f"normalisation 'scale' needs a finite nonzero scale (e.g. 255), got {scale!r}")
+        elif scale is not None:
+            raise ValueError(f"scale= only applies to normalisation 'scale', not {method!r}")
+        self.method = method
+        self.shift: np.ndarray | None = None
+        self.divisor: np.ndarray | None = None
+        if method == "none":
+            self.shift, self.divisor = np.float32(0), np.float32(1)
+        elif method == "scale":
+            self.shift, self.divisor = np.float32(0), np.float32(scale)
+
+    def __repr__(self) -> str:
+        if self.method == "scale":
+            return f"Normalizer(method='scale', scale={float(self.divisor):g})"
+        fitted = "" if self.shift is None or self.method == "none" else f", features={shape_str(self.shift.shape)}"
+        return f"Normalizer(method={self.method!r}{fitted})"
+
+    def fit(self, x: np.ndarray) -> Normalizer:
+        """Compute per-feature statistics from ``x`` (the training features); returns ``self``."""
+        x = np.asarray(x)
+        if x.ndim < 2 or len(x) == 0:
+            raise ValueError(f"Normalizer.fit expected samples (N, features...), got {shape_str(x.shape)}")
+        if self.method == "standardize":
+            mean = x.mean(axis=0, dtype=np.float64)
+            squares = np.zeros_like(mean)
+            for start in range(0, len(x), 4096):  # float64 in chunks: no full-size float64 copy
+                d = x[start:start + 4096] - mean
+                squares += np.einsum("i...,i...->...", d, d)
+            std = np.sqrt(squares / len(x))
+            self.shift, self.divisor = mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32)
+        elif self.method == "minmax":
+            low, high = x.min(axis=0), x.max(axis=0)
+            span = high.astype(np.float64) - low
+            self.shift, self.divisor = low.astype(np.float32), np.where(span > 0, span, 1).astype(np.float32)
+        return self
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``(x - shift) / divisor`` as float32."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.shift is None:
+            raise ValueError(f"Normalizer({self.method!r}) must be fit on the training set before apply")
+        if self.method == "none":
+            return x
+        if self.shift.ndim and x.shape[1:] != self.shift.shape:
+            raise ValueError(f"Normalizer was fit on features {shape_str(self.shift.shape)}, "
+                             f"got input {shape_str(x.shape)}")
+        return (x - self.shift) / self.divisor
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``method`` (a string array), ``shift`` and ``divisor``: savable with ``np.savez``, no pickle."""
+        if self.shift is None:
+            raise ValueError(f"Normalizer({self.method!r}) has no state before fit")
+        return {"method": np.array(self.method), "shift": np.asarray(self.shift, dtype=np.float32),
+                "divisor": np.asarray(self.divisor, dtype=np.float32)}
+
+    @classmethod
+    def from_state(cls, state) -> Normalizer:
+        """Rebuild a fitted Normalizer from :meth:`state_dict` output (or the arrays of an ``np.load``)."""
+        missing = [k for k in ("method", "shift", "divisor") if k not in state]
+        if missing:
+            raise ValueError(f"Normalizer state is missing {', '.join(missing)}")
+        method = str(np.asarray(state["method"]))
+        if method not in cls.METHODS:
+            raise ValueError(f"Normalizer state has unknown method {method!r}")
+        norm = cls.__new__(cls)
+        norm.method = method
+        norm.shift = np.asarray(state["shift"], dtype=np.float32)
+        norm.divisor = np.asarray(state["divisor"], dtype=np.float32)
+        if norm.shift.shape != norm.divisor.shape:
+            raise ValueError(f"Normalizer state shift {shape_str(norm.shift.shape)} and divisor "
+                             f"{shape_str(norm.divisor.shape)} differ in shape")
+        return norm
