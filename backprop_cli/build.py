@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from .config import INFERRED, Config, LayerSpec, monitor_for
+from .config import INFERRED, Config, LayerSpec
 from .errors import ConfigError
 from .nn import CRITERIONS, MODULES, Criterion, Module, Sequential
 from .nn.module import shape_str
@@ -136,6 +136,6 @@ def criterion_task(config: Config) -> str:
 
 
 def resolve_monitor(config: Config) -> tuple[str, str]:
-    """``(metric, mode)`` for checkpoints and early stopping, e.g. ``("val_accuracy", "max")``."""
-    task = config.data.task if config.data.task != "auto" else criterion_task(config)
-    return monitor_for(task, config.training.monitor, config.training.mode)
+    """``(metric, mode)`` for checkpoints and early stopping, e.g. ``("val_accuracy", "max")``
+    (resolved when the config was validated)."""
+    return config.training.monitor, config.training.mode

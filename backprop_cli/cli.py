@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -109,40 +110,32 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
     from .config import load_config
-    from .experiment import RunDirectory, build, load_data, make_trainer
-    from .experiment import resume as resume_from
+    from .experiment import start_run
     from .render import TrainingReport, make_console, plain_output
     from .train import Interrupted, evaluate
 
-    cfg = load_config(config, _overrides(set_, extra, seed))
+    overrides = _overrides(set_, extra, seed)
+    run = start_run(load_config(config, overrides), out=out, resume=resume, force=force)
+    trainer, data, epochs = run.trainer, run.data, run.config.training.epochs
     console = make_console()
-    run_dir = Path(out or (resume.parent if resume else None) or cfg.output or Path("runs") / cfg.name)
-    data = load_data(cfg)
-    model, criterion = build(cfg, data.input_shape)
-    run = RunDirectory(run_dir, cfg, data)
-    trainer = make_trainer(cfg, model, criterion, validation=data.val is not None)
-    if resume is not None:
-        resume_from(trainer, resume)
-    elif run.existing() and not force:
-        _fail(f"{run_dir} already holds {', '.join(run.existing())}; pass --force to overwrite, "
-              f"--out DIR for a new run, or --resume {run_dir / 'last.npz'} to continue")
-    run.start()
-    epochs = cfg.training.epochs
-    report = TrainingReport(console, epochs, plain_output(console, quiet))
-    trainer.callbacks = [run, report]
-    if trainer.epoch >= epochs:
-        console.print(f"{resume} has already trained {trainer.epoch} of {epochs} epochs; nothing to do")
+    if trainer.epoch >= epochs or trainer.stop_reason == "early stopping":
+        why = "stopped early" if trainer.stop_reason == "early stopping" else f"trained {epochs} epochs"
+        console.print(f"{resume} has already {why} (epoch {trainer.epoch}); nothing to do")
         return
+    run.directory.start()
+    report = TrainingReport(console, epochs, plain_output(console, quiet))
+    trainer.callbacks = [run.directory, report]
     previous = _install_stop_handlers(trainer)
     try:
         trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()), epochs=epochs)
     except Interrupted as stop:
         # Until the checkpoint is written, a further Ctrl-C only says "already stopping".
         report.close()
-        path = run.save(trainer, "last.npz")
+        path = run.directory.save(trainer, "last.npz")
         _err(f"{stop.signal_name}: stopped at epoch {trainer.epoch + 1}, step {trainer.step}; "
              f"checkpoint written to {path}")
-        _err(f"resume with: backprop train {config} --resume {path}")
+        again = ["backprop", "train", str(config)] + [f"--set={item}" for item in overrides]
+        _err("resume with: " + shlex.join(again + ["--resume", str(path)]))
         for signum in previous:                # the work is saved: let nothing cut the exit short
             signal.signal(signum, signal.SIG_IGN)
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
@@ -150,9 +143,9 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
         report.close()
     for signum, handler in previous.items():
         signal.signal(signum, handler)
-    rows = {name: evaluate(model, criterion, ds.x, ds.y)
+    rows = {name: evaluate(trainer.model, trainer.criterion, ds.x, ds.y)
             for name, ds in (("train", data.train), ("validation", data.val), ("test", data.test)) if ds is not None}
-    _print_results(console, trainer, rows, run)
+    _print_results(console, trainer, rows, run.directory)
 
 
 def _install_stop_handlers(trainer) -> dict:
@@ -187,34 +180,21 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
 
     Example: backprop eval runs/digits_mlp/best.npz --json
     """
-    import numpy as np
-
-    from .experiment import forward_all, model_inputs, read_eval_data, restore
+    from .experiment import read_eval_data, restore, score
     from .render import confusion_table, make_console, results_table
-    from .train import evaluate, predictions
 
     restored = restore(checkpoint)
-    dataset = read_eval_data(restored, data, labels)
-    x = model_inputs(restored, dataset.x, dataset.source)
-    metrics = evaluate(restored.model, restored.criterion, x, dataset.y)
-    result = {"checkpoint": str(checkpoint), "data": dataset.source, "samples": len(x),
-              "epoch": restored.checkpoint.meta["epoch"], **metrics}
-    matrix = None
-    if restored.task == "classification":
-        k = len(restored.classes)
-        pred = predictions(forward_all(restored.model, x), "classification")
-        matrix = np.bincount(dataset.y * k + pred, minlength=k * k).reshape(k, k)
-        result.update(classes=restored.classes, confusion_matrix=matrix.tolist(),
-                      recall={c: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None
-                              for i, c in enumerate(restored.classes)})
+    result = score(restored, read_eval_data(restored, data, labels))
+    result = {"checkpoint": str(checkpoint), **result}
     if as_json:
         typer.echo(json.dumps(result))
         return
     console = make_console()
     split = "test" if data is None else data.name
-    console.print(results_table({split: metrics}, title=f"{checkpoint} (epoch {result['epoch']})"))
-    if matrix is not None:
-        console.print(confusion_table(matrix, restored.classes))
+    console.print(results_table({split: result["metrics"]}, title=f"{checkpoint} (epoch {result['epoch']}, "
+                                                                   f"{result['samples']} samples)"))
+    if "confusion_matrix" in result:
+        console.print(confusion_table(result["confusion_matrix"], restored.classes, list(result["recall"].values())))
 
 
 @app.command()
@@ -226,39 +206,17 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
 
     Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
     """
-    import numpy as np
-
     from .checkpoint import atomic_write
-    from .experiment import forward_all, model_inputs, read_features, restore
-    from .train import predictions
+    from .experiment import prediction_rows, read_features, restore
 
     restored = restore(checkpoint)
-    output = forward_all(restored.model, model_inputs(restored, read_features(restored, data), str(data)))
-    if restored.task == "classification":
-        probs = _probabilities(output, restored.criterion)
-        header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
-        rows = [[str(i), restored.classes[k]] + [f"{p:.6g}" for p in row]
-                for i, (k, row) in enumerate(zip(predictions(output, "classification"), probs))]
-    else:
-        flat = output.reshape(len(output), -1)
-        header = ["index"] + [f"prediction_{j}" if flat.shape[1] > 1 else "prediction" for j in range(flat.shape[1])]
-        rows = [[str(i)] + [f"{v:.6g}" for v in row] for i, row in enumerate(flat)]
+    header, rows = prediction_rows(restored, read_features(restored, data), str(data))
     text = "\n".join(",".join(r) for r in [header] + rows) + "\n"
     if out is None:
         sys.stdout.write(text)
     else:
         atomic_write(out, lambda f: f.write(text.encode()))
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
-
-
-def _probabilities(output, criterion):
-    """Class probabilities from the model's output: exp of log-probabilities, or a softmax of scores."""
-    import numpy as np
-    from .nn import ClassNLLCriterion
-    if isinstance(criterion, ClassNLLCriterion):
-        return np.exp(output)
-    z = np.exp(output - output.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------- gradcheck, summary, schema
@@ -308,23 +266,17 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML 
 
     Example: backprop summary configs/digits_cnn.yaml
     """
-    import numpy as np
-
     from .config import load_config
     from .experiment import build, load_data
-    from .render import make_console, summary_table
+    from .render import make_console, shape_text, summary_table
 
     cfg = load_config(config, _overrides(set_, None))
     data = load_data(cfg, splits=("train",))
     model, _ = build(cfg, data.input_shape)
-    model.evaluate()
-    model.forward(np.zeros((1, *data.input_shape), dtype=cfg.training.dtype))
-    shape = lambda s: "(" + ", ".join(map(str, ("N", *s))) + ")"
-    rows = [("", "input", shape(data.input_shape), 0)]
-    for i, layer in enumerate(model.layers):
-        rows.append((str(i), repr(layer).split("\n")[0], shape(layer.output.shape[1:]), layer.num_parameters()))
-    total = model.num_parameters()
-    make_console().print(summary_table(rows, total, total))
+    rows = [("", "input", shape_text(data.input_shape), 0)]
+    rows += [(str(i), layer.one_line(), shape_text(shape), layer.num_parameters())
+             for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape)))]
+    make_console().print(summary_table(rows, model.num_parameters()))
 
 
 @app.command()

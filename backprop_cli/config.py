@@ -35,7 +35,8 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
 from .config_keys import apply_override, pydantic_problems
 from .config_layers import INFERRED, CriterionSpec, LayerSpec, ModelSpec
 from .config_yaml import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
-from .errors import ConfigError
+from .data.load import infer_format
+from .errors import ConfigError, DataError
 from .nn import CRITERIONS
 
 #: What other modules take from here; INFERRED and LayerSpec are config_layers' (build.py uses them).
@@ -122,17 +123,11 @@ class Section(BaseModel):
 
 
 def guess_format(path: Path) -> str | None:
-    """``csv``, ``npz`` or ``idx`` from a file name (``train-images-idx3-ubyte.gz`` is idx), else None."""
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith(("ubyte", ".idx")) or re.search(r"idx\d", name):
-        return "idx"
-    return None
+    """``csv``, ``npz`` or ``idx`` from a file name, as the data readers tell it; None if it says nothing."""
+    try:
+        return infer_format(path)
+    except DataError:
+        return None
 
 
 class DataConfig(Section):
@@ -363,7 +358,7 @@ class TrainingConfig(Section):
     batch_size: PosInt = 32
     shuffle: bool = True
     dtype: Literal["float32", "float64"] = "float32"
-    monitor: Literal["auto", "val_loss", "val_accuracy", "val_mae", "val_mse"] = "auto"
+    monitor: Literal["auto", "val_loss", "val_accuracy", "val_mae", "val_mse", "train_loss"] = "auto"
     mode: Literal["auto", "min", "max"] = "auto"
     early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_switch)] = None
     checkpoint_every: PosInt = 1
@@ -371,10 +366,11 @@ class TrainingConfig(Section):
     clip_grad_value: PosFloat | None = None
 
 
-def monitor_for(task: str, monitor: str = "auto", mode: str = "auto") -> tuple[str, str]:
-    """Resolve ``auto``: val_accuracy for classification, val_loss otherwise; max for accuracy, else min."""
+def monitor_for(task: str, monitor: str = "auto", mode: str = "auto", validation: bool = True) -> tuple[str, str]:
+    """Resolve ``auto``: val_accuracy for classification, val_loss otherwise, train_loss without
+    validation data; max for accuracy, else min."""
     if monitor == "auto":
-        monitor = "val_accuracy" if task == "classification" else "val_loss"
+        monitor = "train_loss" if not validation else "val_accuracy" if task == "classification" else "val_loss"
     if mode == "auto":
         mode = "max" if monitor == "val_accuracy" else "min"
     return monitor, mode
@@ -420,16 +416,19 @@ class Config(Section):
         if training.monitor == "val_accuracy" and self.data.task != "classification":
             _report(info, ("training", "monitor"), f"val_accuracy needs a classification task, "
                     f"this one is {self.data.task}")
-        training.monitor, training.mode = monitor_for(self.data.task, training.monitor, training.mode)
-        no_validation = self.data.validation is None and self.data.validation_split == 0
-        if training.early_stopping is not None and no_validation:
+        validation = self.data.validation is not None or self.data.validation_split > 0
+        if not validation and training.monitor.startswith("val_"):
+            _report(info, ("training", "monitor"), f"{training.monitor} needs validation data "
+                    "(data.validation or data.validation_split > 0); monitor train_loss or auto")
+        training.monitor, training.mode = monitor_for(self.data.task, training.monitor, training.mode, validation)
+        if training.early_stopping is not None and not validation:
             _report(info, ("training", "early_stopping"), "needs validation data (data.validation or "
                     "data.validation_split > 0)")
 
     def _resolve_schedule(self, info: ValidationInfo) -> None:
         schedule = self.schedule
-        if isinstance(schedule, CosineSchedule) and schedule.t_max is None:
-            schedule.t_max = self.training.epochs
+        if isinstance(schedule, CosineSchedule) and schedule.t_max is None:   # anneal over what follows warm-up
+            schedule.t_max = max(1, self.training.epochs - schedule.warmup_epochs)
         if isinstance(schedule, PlateauSchedule) and schedule.mode == "auto":
             schedule.mode = self.training.mode
         if getattr(schedule, "min_lr", 0.0) > self.optimizer.lr:

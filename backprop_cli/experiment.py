@@ -16,7 +16,8 @@ from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, tra
 from .errors import CheckpointError, ConfigError, DataError
 from .nn.container import Sequential
 from .nn.module import Criterion
-from .train import Callback, EarlyStopping, Trainer
+from .metrics import confusion_matrix, probabilities, recall
+from .train import Callback, EarlyStopping, Trainer, evaluate, predictions
 
 
 @dataclass
@@ -75,11 +76,23 @@ def build(config: Config, input_shape: tuple[int, ...]):
     return model, build_criterion(config, dtype)
 
 
-def make_trainer(config: Config, model: Sequential, criterion: Criterion, callbacks: list[Callback] = (),
-                 *, validation: bool = True) -> Trainer:
-    """A trainer for ``config``; without validation data the monitored metric is the training loss."""
+def check_output(config: Config, model: Sequential, data: Data) -> None:
+    """The model must give one score per class (classification) or the target's width (otherwise)."""
+    out = model.output_shape(data.input_shape)
+    if data.task == "classification":
+        want, what = (len(data.classes),), f"{len(data.classes)} classes"
+    else:
+        want, what = tuple(data.train.y.shape[1:]), f"targets of shape {tuple(data.train.y.shape[1:])}"
+    if out != want:
+        last = len(config.model) - 1
+        raise config.error(f"model.{last}", f"the model gives outputs of shape {out} per sample, but the data "
+                           f"has {what}", label=f"model.{last} ({config.model[last].name})")
+
+
+def make_trainer(config: Config, model: Sequential, criterion: Criterion, callbacks: list[Callback] = ()) -> Trainer:
+    """A trainer for ``config`` (without validation data the monitored metric is the training loss)."""
     t = config.training
-    monitor, mode = resolve_monitor(config) if validation else ("train_loss", "min")
+    monitor, mode = resolve_monitor(config)
     params, grads = model.parameters()
     early = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta) if t.early_stopping else None
     return Trainer(model, criterion, build_optimizer(config, params, grads), build_schedule(config),
@@ -113,7 +126,7 @@ class Restored:
     input_shape: tuple[int, ...]
 
 
-def restore(path: str | Path, *, best: bool = False) -> Restored:
+def restore(path: str | Path) -> Restored:
     """Load a checkpoint and rebuild its model from the stored config; every stored tensor is checked
     against the model (names, shapes, dtypes, finite values) and all mismatches reported at once."""
     ckpt = load_checkpoint(path)
@@ -124,10 +137,10 @@ def restore(path: str | Path, *, best: bool = False) -> Restored:
     try:
         config = config_from_dict(meta["config"])
     except ConfigError as err:
-        raise CheckpointError(f"stored config is invalid: {err.detail}", file=ckpt.path, where="meta.config") from None
+        raise CheckpointError(f"stored config is invalid: {err}", file=ckpt.path, where="meta.config") from None
     input_shape = tuple(int(s) for s in meta["input_shape"])
     model, criterion = build(config, input_shape)
-    model.load_state_dict(check_weights(ckpt, model.state_dict(), "best" if best and ckpt.group("best") else "model"))
+    model.load_state_dict(check_weights(ckpt, model.state_dict()))
     norm_state = dict(meta.get("normalizer") or {})
     norm_state.update(ckpt.group("norm"))
     try:
@@ -137,14 +150,80 @@ def restore(path: str | Path, *, best: bool = False) -> Restored:
     return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)
 
 
-def resume(trainer: Trainer, path: str | Path) -> None:
-    """Put ``trainer`` exactly where the checkpoint's run stopped (weights checked against its model)."""
-    ckpt = load_checkpoint(path)
-    check_weights(ckpt, trainer.model.state_dict())
-    try:
-        trainer.load_state_dict(ckpt.meta, ckpt.arrays)
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
+#: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
+RESUMABLE_CHANGES = ("training.epochs", "training.checkpoint_every", "output")
+
+
+@dataclass
+class Run:
+    """Everything ``train`` needs: the config, its data, the model, a trainer (positioned where a
+    resumed run stopped) and the run directory that writes its files."""
+
+    config: Config
+    data: Data
+    trainer: Trainer
+    directory: RunDirectory
+
+
+def start_run(config: Config, *, out: str | Path | None = None, resume: str | Path | None = None,
+              force: bool = False) -> Run:
+    """Set up a run, new or resumed, refusing to overwrite another run's results unless ``force``.
+
+    A resumed run must use the config it was trained with; only :data:`RESUMABLE_CHANGES` may differ
+    (every other difference is listed in one error).
+    """
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    if ckpt is not None:
+        _check_same_config(config, ckpt)
+    path = Path(out or (Path(resume).parent if resume is not None else config.run_dir))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is a file; expected a directory for the run", where="--out")
+    data = load_data(config)
+    model, criterion = build(config, data.input_shape)
+    check_output(config, model, data)
+    directory = RunDirectory(path, config, data)
+    trainer = make_trainer(config, model, criterion)
+    resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
+    if directory.existing() and not force and not resuming_here:
+        hint = f", or --resume {path / 'last.npz'} to continue" if (path / "last.npz").exists() else ""
+        raise ConfigError(f"{path} already holds {', '.join(directory.existing())}; pass --force to overwrite "
+                          f"or --out DIR for a new run{hint}", where="--out")
+    if ckpt is not None:
+        check_weights(ckpt, model.state_dict())
+        for group in ("best", "optim"):
+            _check_finite(ckpt, group)
+        try:
+            trainer.load_state_dict(ckpt.meta, ckpt.arrays)
+        except KeyError as err:
+            raise CheckpointError(f"cannot resume from it: entry {err} is missing", file=ckpt.path) from None
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
+    return Run(config, data, trainer, directory)
+
+
+def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
+    stored = ckpt.meta.get("config")
+    if not isinstance(stored, dict):
+        raise CheckpointError("it holds no config to resume", file=ckpt.path, where="meta.config")
+    mine, theirs = _flatten(config.dump()), _flatten(stored)
+    changed = [f"{key} is {theirs.get(key)!r} in the checkpoint, {mine.get(key)!r} here"
+               for key in sorted(set(mine) | set(theirs))
+               if mine.get(key) != theirs.get(key) and not key.startswith(RESUMABLE_CHANGES)]
+    if changed:
+        raise ConfigError("the config differs from the run being resumed (only training.epochs, "
+                          "training.checkpoint_every and output may change): " + "; ".join(changed), where="--resume")
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def _check_finite(ckpt: Checkpoint, group: str) -> None:
+    bad = [name for name, a in ckpt.group(group).items() if a.dtype.kind == "f" and not np.all(np.isfinite(a))]
+    if bad:
+        raise CheckpointError("; ".join(f"{group}.{name}: holds non-finite values" for name in bad), file=ckpt.path)
 
 
 def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:
@@ -155,16 +234,23 @@ def read_eval_data(restored: Restored, path: str | Path | None = None, labels: s
         if dataset is None:
             raise DataError("the checkpoint's config has no data.test; pass --data FILE", file=restored.checkpoint.path)
         return dataset
-    return load_dataset(path, labels=labels, format=None if cfg.data.format == "auto" else cfg.data.format,
-                        task=restored.task, label_column=cfg.data.label_column, header=cfg.data.header,
-                        classes=restored.classes)
+    return load_dataset(path, labels=labels, format=_format_of(path, cfg), task=restored.task,
+                        label_column=cfg.data.label_column, header=cfg.data.header, classes=restored.classes)
+
+
+def _format_of(path: str | Path, config: Config) -> str:
+    """The format the file's name says, else the training data's."""
+    try:
+        return infer_format(path)
+    except DataError:
+        return config.data.format
 
 
 def read_features(restored: Restored, path: str | Path) -> np.ndarray:
     """Samples to predict on, labels optional: a CSV with or without its label column, IDX images,
     or an ``.npz`` with ``x``."""
     cfg = restored.config
-    fmt = cfg.data.format if cfg.data.format != "auto" else infer_format(path)
+    fmt = _format_of(path, cfg)
     if fmt == "idx":
         x = read_idx(path)
         return (x[:, None] if x.ndim == 3 else x).astype(np.float32)
@@ -196,6 +282,42 @@ def forward_all(model: Sequential, x: np.ndarray, batch_size: int = 1024) -> np.
     return np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
+def score(restored: Restored, dataset: Dataset) -> dict:
+    """Loss and metrics of the restored model on ``dataset``; for classifiers also the confusion
+    matrix and per-class recall. Plain data, ready for ``--json``."""
+    x = model_inputs(restored, dataset.x, dataset.source)
+    result = {"data": dataset.source, "samples": len(x), "epoch": restored.checkpoint.meta["epoch"],
+              "metrics": evaluate(restored.model, restored.criterion, x, dataset.y)}
+    if restored.task == "classification":
+        k = len(restored.classes)
+        matrix = confusion_matrix(dataset.y, predictions(forward_all(restored.model, x), "classification"), k)
+        result.update(classes=restored.classes, confusion_matrix=matrix.tolist(),
+                      recall=dict(zip(restored.classes, recall(matrix))))
+    return result
+
+
+def prediction_rows(restored: Restored, x: np.ndarray, source: str) -> tuple[list[str], list[list[str]]]:
+    """A CSV table of predictions: the class and each class's probability for classifiers, the
+    predicted 0/1 and its probability per output for binary models, the values for regression."""
+    output = forward_all(restored.model, model_inputs(restored, x, source))
+    flat = output.reshape(len(output), -1)
+    numbers = lambda row: [f"{v:.6g}" for v in row]
+    if restored.task == "classification":
+        header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
+        picked = predictions(output, "classification")
+        rows = [[str(i), restored.classes[k]] + numbers(p)
+                for i, (k, p) in enumerate(zip(picked, probabilities(output, restored.criterion)))]
+    elif restored.task == "binary":
+        probs = probabilities(flat, restored.criterion)
+        suffix = [""] if flat.shape[1] == 1 else [f"_{j}" for j in range(flat.shape[1])]
+        header = ["index"] + [f"predicted{s}" for s in suffix] + [f"p{s}" for s in suffix]
+        rows = [[str(i)] + [str(int(p > 0.5)) for p in row] + numbers(row) for i, row in enumerate(probs)]
+    else:
+        header = ["index"] + (["prediction"] if flat.shape[1] == 1 else [f"prediction_{j}" for j in range(flat.shape[1])])
+        rows = [[str(i)] + numbers(row) for i, row in enumerate(flat)]
+    return header, rows
+
+
 # ---------------------------------------------------------------------------- the run directory
 RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml")
 
@@ -211,7 +333,8 @@ class RunDirectory(Callback):
         self.written: set[str] = set()
 
     def existing(self) -> list[str]:
-        return [name for name in RUN_FILES if (self.path / name).exists()]
+        """The results already in the directory (a lone config.yaml is not one)."""
+        return [name for name in RUN_FILES if name != "config.yaml" and (self.path / name).exists()]
 
     def start(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,9 @@ def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.nd
             f[i] = time.perf_counter() - t0
         t0 = time.perf_counter()
         criterion.forward(h, yb)
+        t1 = time.perf_counter()
         g = criterion.backward(h, yb)
-        f[-1] = time.perf_counter() - t0
+        f[-1], b[-1] = t1 - t0, time.perf_counter() - t1
         model.zero_grad_parameters()
         for i in range(len(layers) - 1, -1, -1):
             t0 = time.perf_counter()
@@ -48,6 +49,6 @@ def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.nd
         if step >= warmup:
             fwd += f
             bwd += b
-    names = [f"{i} {layer!r}".split("\n")[0] for i, layer in enumerate(layers)] + [repr(criterion)]
+    names = [f"{i} {layer.one_line()}" for i, layer in enumerate(layers)] + [repr(criterion)]
     model.zero_grad_parameters()
     return [LayerTime(name, 1e3 * fw / batches, 1e3 * bw / batches) for name, fw, bw in zip(names, fwd, bwd)]

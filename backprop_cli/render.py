@@ -136,17 +136,15 @@ def results_table(rows: dict[str, dict[str, float]], title: str | None = None) -
     return table
 
 
-def confusion_table(matrix, classes: list[str]) -> Table:
+def confusion_table(matrix: list[list[int]], classes: list[str], recalls: list[float | None]) -> Table:
     """Rows are true classes, columns predicted; the last column is the per-class recall."""
     table = Table(title="confusion matrix (rows: true, columns: predicted)", show_edge=False, header_style="bold")
     table.add_column("true \\ pred")
     for name in classes:
         table.add_column(str(name), justify="right")
     table.add_column("recall", justify="right")
-    for i, name in enumerate(classes):
-        total = matrix[i].sum()
-        recall = f"{100 * matrix[i, i] / total:.1f}%" if total else "-"
-        table.add_row(str(name), *(str(int(v)) if v else "[dim]0[/dim]" for v in matrix[i]), recall)
+    for name, row, r in zip(classes, matrix, recalls):
+        table.add_row(str(name), *(str(v) if v else "[dim]0[/dim]" for v in row), "-" if r is None else f"{100 * r:.1f}%")
     return table
 
 
@@ -162,9 +160,15 @@ def gradcheck_table(results, title: str) -> Table:
     return table
 
 
-def summary_table(rows, total_params: int, trainable: int) -> Table:
-    table = Table(show_edge=False, header_style="bold", caption=f"{total_params:,} parameters "
-                  f"({trainable:,} trainable, {4 * trainable / 2**20:.2f} MiB as float32)")
+def shape_text(per_sample: tuple[int, ...]) -> str:
+    """``(N, 1, 8, 8)``: a per-sample shape with its batch axis."""
+    return "(" + ", ".join(map(str, ("N", *per_sample))) + ")"
+
+
+def summary_table(rows, total_params: int) -> Table:
+    """Layers with their output shapes and parameter counts; the totals in the caption."""
+    table = Table(show_edge=False, header_style="bold",
+                  caption=f"{total_params:,} parameters ({4 * total_params / 2**20:.2f} MiB as float32)")
     for name in ("#", "layer", "output shape", "parameters"):
         table.add_column(name, justify="right" if name in ("#", "parameters") else "left")
     for index, layer, shape, count in rows:

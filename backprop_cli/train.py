@@ -12,6 +12,10 @@ One step, with the Torch7 names::
     model.zero_grad_parameters()                       -- model:zeroGradParameters()
     model.backward(x, dl_do)                           -- dLoss/dInput, and dLoss/dW accumulated
     optimizer.step()                                   -- W <- W - lr * (a function of dLoss/dW)
+
+The engine runs the middle two as one call, ``model.backward_parameters(x, dl_do, accumulate=False)``:
+the same parameter gradients, without the one gradient nobody reads, dLoss/dx of the data (PyTorch
+skips it too: inputs do not require grad), and written outright where a layer can (no zeroing pass).
 """
 
 from __future__ import annotations
@@ -92,6 +96,16 @@ def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, 
         denom = n if task == "classification" else y.size
         metrics["accuracy"] = correct / denom
     return metrics
+
+
+def _all_finite(flat_arrays: list[np.ndarray]) -> bool:
+    """No inf or NaN in any of the 1-D arrays. The sum of their dot products with themselves is the
+    fast test (inf and NaN propagate, and BLAS reads faster than ``sum``); only when it overflows on
+    large finite values is every element checked."""
+    total = 0.0
+    for f in flat_arrays:
+        total += float(np.dot(f, f))
+    return math.isfinite(total) or all(bool(np.isfinite(f).all()) for f in flat_arrays)
 
 
 def _sample_sum(criterion: Criterion, loss: float, batch: int) -> float:
@@ -195,10 +209,12 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_epoch_begin(self, self.epoch, batches)
         self.model.train()
+        grads = self.model.parameters()[1]          # the same arrays all epoch: listed once, not per step
+        flat_grads = [g.reshape(-1) for g in grads]
         started = time.perf_counter()
         for b in range(first, batches):
             idx = perm[b * bs:(b + 1) * bs]
-            loss = self._train_step(x[idx], y[idx], b)
+            loss = self._train_step(x[idx], y[idx], b, grads, flat_grads)
             loss_sum += _sample_sum(self.criterion, loss, len(idx))
             seen += len(idx)
             for cb in self.callbacks:
@@ -210,23 +226,22 @@ class Trainer:
         return {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "lr": lr,
                 "seconds": seconds, "samples_per_sec": seen / seconds if seconds > 0 else float("inf")}
 
-    def _train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int) -> float:
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int, grads: list[np.ndarray],
+                    flat_grads: list[np.ndarray]) -> float:
         model, criterion = self.model, self.criterion
         output = model.forward(xb)
         loss = criterion.forward(output, yb)
         if not math.isfinite(loss):
             self._non_finite("loss", batch)
         grad_output = criterion.backward(output, yb)
-        model.zero_grad_parameters()
-        model.backward(xb, grad_output)
-        params, grads = model.parameters()
+        model.backward_parameters(xb, grad_output, accumulate=False)   # zero_grad_parameters + backward
         if self.clip_value is not None:
             clip_grad_value(grads, self.clip_value)
         if self.clip_norm is not None:
             self.last_grad_norm = clip_grad_norm(grads, self.clip_norm)
             finite = math.isfinite(self.last_grad_norm)
         else:
-            finite = all(math.isfinite(float(g.sum())) or np.isfinite(g).all() for g in grads)
+            finite = _all_finite(flat_grads)
         if not finite:
             self._non_finite("gradient", batch)
         self.optimizer.step()

@@ -58,9 +58,16 @@ def blas_threads() -> int:
 
 
 def import_torch(threads: int, skip: bool = False):
-    """``(torch, None)`` with ``threads`` intra-op threads, or ``(None, why)`` when it is unavailable."""
+    """``(torch, None)`` with ``threads`` intra-op threads, or ``(None, why)`` when it is unavailable.
+
+    PyTorch's OpenMP threads busy-wait between parallel regions by default; on a small shared VM
+    that spinning starves everything else in the process (numpy's BLAS threads included) and makes
+    PyTorch itself several times slower, so they are told to sleep (``OMP_WAIT_POLICY=PASSIVE``,
+    read when OpenMP starts) unless the variable is already set.
+    """
     if skip:
         return None, "skipped (--no-torch)"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError as err:
@@ -158,10 +165,112 @@ def blas_summary() -> str:
 
 
 def machine_header(threads: int, torch=None) -> str:
-    torch_text = f"torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else "torch: not used"
+    torch_text = (f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
+                  f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})" if torch else "torch: not used")
     return (f"{datetime.date.today().isoformat()}; {os.cpu_count()} cores, {cpu_model()}; "
             f"python {platform.python_version()}, numpy {np.__version__} with {blas_summary()} "
             f"({threads} BLAS threads); {torch_text}")
+
+
+# --------------------------------------------------------------------------- the contenders
+def backprop_trainer(config: dict, input_shape: tuple[int, ...]):
+    """A fresh model, criterion, optimizer and trainer for ``config``, exactly as ``backprop train``
+    makes them (``experiment.build`` and ``make_trainer``; no validation split)."""
+    from backprop_cli.config import config_from_dict
+    from backprop_cli.experiment import build, make_trainer
+
+    cfg = config_from_dict(config)
+    model, criterion = build(cfg, input_shape)
+    return make_trainer(cfg, model, criterion)
+
+
+def backprop_contender(config: dict, x, y):
+    """One epoch of ``Trainer.fit`` on ``(x, y)``, a fresh trainer each time."""
+    def prepare():
+        trainer = backprop_trainer(config, x.shape[1:])
+        return lambda: trainer.fit(x, y, epochs=1)
+    return prepare
+
+
+def initial_weights(config: dict, input_shape) -> list[np.ndarray]:
+    """The parameters backprop draws for ``config``, in ``parameters()`` order: every contender starts here."""
+    params, _ = backprop_trainer(config, input_shape).model.parameters()
+    return [p.copy() for p in params]
+
+
+def torch_contender(torch, make_model, weights, x, y, *, batch: int, lr: float, momentum: float, seed: int,
+                    loss: str):
+    """One epoch of idiomatic PyTorch (``zero_grad``, ``backward``, ``step``, ``loss.item()``) on the
+    same data in the same order, from the same weights; ``loss`` names a ``torch.nn.functional`` loss."""
+    loss_fn = getattr(torch.nn.functional, loss)
+
+    def prepare():
+        model = make_model()
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), weights, strict=True):
+                p.copy_(torch.from_numpy(w))
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+        X, Y = torch.from_numpy(x), torch.from_numpy(y)
+
+        def run():
+            perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+            total = 0.0
+            for start in range(0, len(x), batch):
+                idx = perm[start:start + batch]
+                opt.zero_grad(set_to_none=True)
+                value = loss_fn(model(X[idx]), Y[idx])
+                value.backward()
+                opt.step()
+                total += value.item() * len(idx)
+            return model
+        return run
+    return prepare
+
+
+def weight_drift(config: dict, torch_prepare, x, y) -> float:
+    """Largest difference in any weight after one epoch on ``(x, y)``: backprop vs PyTorch."""
+    trainer = backprop_trainer(config, x.shape[1:])
+    trainer.fit(x, y, epochs=1)
+    model = torch_prepare()()
+    theirs = [p.detach().numpy() for p in model.parameters()]
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(trainer.model.parameters()[0], theirs))
+
+
+# --------------------------------------------------------------------------- where the time goes
+def layer_profile(config: dict, x, y, batches: int = 40, top: int = 12) -> list[str]:
+    """Notes saying where backprop's time goes: per layer (``backprop_cli.profile.time_layers``, as
+    ``backprop profile`` shows it), then the functions with the most time of their own (cProfile)
+    over ``batches`` training steps."""
+    import cProfile
+    import pstats
+
+    from backprop_cli.profile import time_layers
+
+    trainer = backprop_trainer(config, x.shape[1:])
+    batch = trainer.batch_size
+    lines = ["per layer, ms per batch of %d (forward / backward):" % batch]
+    for lt in time_layers(trainer.model, trainer.criterion, x, y, batches=batches, batch_size=batch):
+        lines.append(f"  {lt.name}: {lt.forward_ms:.2f} / {lt.backward_ms:.2f}")
+    sub = slice(0, batches * batch)
+    trainer.fit(x[sub], y[sub], epochs=1)                       # warm
+    trainer = backprop_trainer(config, x.shape[1:])
+    prof = cProfile.Profile()
+    prof.enable()
+    trainer.fit(x[sub], y[sub], epochs=1)
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = sum(v[2] for v in stats.values())
+    lines.append(f"own time over {batches} training steps (cProfile, {total:.2f} s in all), top {top}:")
+    for (file, line, func), (_, calls, own, cum, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+        where = func if file == "~" else f"{Path(file).name}:{line} {func}"
+        lines.append(f"  {where}: {1e3 * own / batches:.2f} ms per step ({100 * own / total:.0f}%), {calls // batches} calls")
+    return lines
+
+
+def load_note() -> str:
+    """The load averages when the timings ended: other work on a shared machine shows up here."""
+    one, five, _ = os.getloadavg()
+    return f"load average at the end: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
 # --------------------------------------------------------------------------- data

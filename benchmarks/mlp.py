@@ -1,6 +1,6 @@
 """One epoch of a 784-256-256-10 MLP: backprop's engine vs a bare numpy loop, the GEMM roofline, PyTorch.
 
-    python benchmarks/mlp.py            # 60,000 samples, 5 interleaved repeats
+    python benchmarks/mlp.py            # 60,000 samples, 9 interleaved repeats
     python benchmarks/mlp.py --quick    # 6,000 samples, 2 repeats: a smoke test
 
 The model is built from a config dict the way ``backprop train`` builds it (``experiment.build`` and
@@ -18,12 +18,14 @@ start from the same weights and visit the samples in the same order:
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
 
-from _common import (Row, blas_threads, import_torch, interleaved, machine_header, median, parser,
-                     print_table, ratio_row, spread, synthetic_classes)
+from _common import (Row, backprop_contender, backprop_trainer, blas_threads, import_torch, initial_weights,
+                     interleaved, load_note, machine_header, median, parser, print_table, ratio_row, spread,
+                     synthetic_classes, torch_contender, weight_drift)
 
 import numpy as np
 
@@ -37,30 +39,6 @@ CONFIG = {
     "optimizer": {"name": "sgd", "lr": LR, "momentum": MOMENTUM},
     "training": {"epochs": 1, "batch_size": BATCH, "shuffle": True, "dtype": "float32"},
 }
-
-
-# --------------------------------------------------------------------------- backprop
-def backprop_trainer():
-    """A fresh model, criterion and trainer, exactly as the CLI makes them for ``CONFIG``."""
-    from backprop_cli.config import config_from_dict
-    from backprop_cli.experiment import build, make_trainer
-
-    config = config_from_dict(CONFIG)
-    model, criterion = build(config, (SIZES[0],))
-    return make_trainer(config, model, criterion, validation=False)
-
-
-def backprop_contender(x, y):
-    def prepare():
-        trainer = backprop_trainer()
-        return lambda: trainer.fit(x, y, epochs=1)
-    return prepare
-
-
-def initial_weights() -> list[np.ndarray]:
-    """``[W1, b1, W2, b2, W3, b3]`` as backprop draws them for ``CONFIG``: every contender starts here."""
-    params, _ = backprop_trainer().model.parameters()
-    return [p.copy() for p in params]
 
 
 # --------------------------------------------------------------------------- the bare numpy loop
@@ -150,46 +128,28 @@ def gemm_contender(n: int):
 
 
 # --------------------------------------------------------------------------- PyTorch
-def torch_contender(torch, x, y, weights):
-    F = torch.nn.functional
+def torch_mlp(torch):
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(), nn.Linear(SIZES[1], SIZES[2]), nn.ReLU(),
+                         nn.Linear(SIZES[2], SIZES[3]), nn.LogSoftmax(dim=1))
 
-    def prepare():
-        layers = [torch.nn.Linear(i, o) for i, o in zip(SIZES[:-1], SIZES[1:])]
-        with torch.no_grad():
-            for layer, w, b in zip(layers, weights[0::2], weights[1::2]):
-                layer.weight.copy_(torch.from_numpy(w))
-                layer.bias.copy_(torch.from_numpy(b))
-        model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2],
-                                    torch.nn.LogSoftmax(dim=1))
-        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-        X, Y = torch.from_numpy(x), torch.from_numpy(y)
 
-        def run():
-            perm = torch.from_numpy(np.random.default_rng(SEED).permutation(len(x)))
-            total = 0.0
-            for start in range(0, len(x), BATCH):
-                idx = perm[start:start + BATCH]
-                opt.zero_grad(set_to_none=True)
-                loss = F.nll_loss(model(X[idx]), Y[idx])
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            return total / len(x)
-        return run
-    return prepare
+def torch_contender_for(torch, x, y, weights):
+    return torch_contender(torch, lambda: torch_mlp(torch), weights, x, y, batch=BATCH, lr=LR,
+                           momentum=MOMENTUM, seed=SEED, loss="nll_loss")
 
 
 # --------------------------------------------------------------------------- main
 def memory_child(n: int) -> None:
     """Train one epoch with backprop only and print the peak resident set (``--memory-child``)."""
     x, y = synthetic_classes(n, (SIZES[0],))
-    backprop_trainer().fit(x, y, epochs=1)
+    backprop_trainer(CONFIG, x.shape[1:]).fit(x, y, epochs=1)
     print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "dataset_bytes": x.nbytes}))
 
 
 def check_same_math(x, y, weights) -> float:
     """Largest weight difference after one epoch, backprop vs the bare loop (they must agree)."""
-    trainer = backprop_trainer()
+    trainer = backprop_trainer(CONFIG, x.shape[1:])
     trainer.fit(x, y, epochs=1)
     params = [w.copy() for w in weights]
     bare_numpy_epoch(x, y, params, [np.zeros_like(w) for w in weights])
@@ -197,8 +157,8 @@ def check_same_math(x, y, weights) -> float:
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--memory-child", action="store_true", help=argparse_hidden())
+    p = parser(__doc__.splitlines()[0], repeats=9)
+    p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)  # for startup_io.py
     args = p.parse_args()
     n = 6_000 if args.quick else 60_000
     if args.memory_child:
@@ -207,13 +167,14 @@ def main() -> None:
     threads = blas_threads()
     torch, why_not = import_torch(threads, args.no_torch)
     x, y = synthetic_classes(n, (SIZES[0],))
-    weights = initial_weights()
-    drift = check_same_math(x[:2048], y[:2048], weights)
-
-    contenders = {"backprop": backprop_contender(x, y), "bare numpy": bare_contender(x, y, weights),
+    weights = initial_weights(CONFIG, x.shape[1:])
+    sub = x[:2048], y[:2048]
+    drift = check_same_math(*sub, weights)
+    contenders = {"backprop": backprop_contender(CONFIG, x, y), "bare numpy": bare_contender(x, y, weights),
                   "GEMMs only": gemm_contender(n)}
     if torch is not None:
-        contenders["PyTorch"] = torch_contender(torch, x, y, weights)
+        contenders["PyTorch"] = torch_contender_for(torch, x, y, weights)
+        torch_drift = weight_drift(CONFIG, torch_contender_for(torch, *sub, weights), *sub)
     t = interleaved(contenders, repeats)
 
     ours, gemm = t["backprop"], t["GEMMs only"]
@@ -234,15 +195,12 @@ def main() -> None:
              f"the epoch's own shapes) = {flops / throughput:.3f} s; counting the first layer's grad input too "
              f"(which nobody computes: it is dLoss/d data), {flops_all / 1e9:.1f} GFLOP, it would read "
              f"{fraction * flops_all / flops:.2f}",
-             f"after one epoch on 2,048 samples backprop and the bare loop differ by at most {drift:.1e} in any weight"]
+             f"same math: after one epoch on 2,048 samples, backprop's weights differ from the bare loop's by "
+             f"at most {drift:.1e}" + (f" and from PyTorch's by at most {torch_drift:.1e}" if torch else "")]
     if why_not:
         notes.append(f"PyTorch row: {why_not}")
+    notes.append(load_note())
     print_table("MLP 784-256-256-10, one epoch", rows, notes)
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

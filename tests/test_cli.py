@@ -79,7 +79,7 @@ def test_eval_predict_gradcheck_summary(project):
     result = invoke("eval", ckpt, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["samples"] == 150 and 0 <= report["accuracy"] <= 1
+    assert report["samples"] == 150 and 0.8 <= report["metrics"]["accuracy"] <= 1
     assert np.array(report["confusion_matrix"]).sum() == 150 and set(report["recall"]) == {"setosa", "versicolor", "virginica"}
     table = invoke("eval", ckpt)
     assert table.exit_code == 0 and "recall" in table.stdout and "confusion matrix" in table.stdout

@@ -107,7 +107,7 @@ def test_full_config_loads_with_everything_resolved(tmp_path):
     assert config.model[1].args == {"out_features": 32}
     assert config.criterion.args["weights"][1] == 2
     assert config.optimizer.name == "adam" and config.optimizer.betas == (0.8, 0.99)
-    assert config.schedule.t_max == 4                      # cosine t_max defaults to the epochs
+    assert config.schedule.t_max == 2        # epochs (4) less the warm-up (2)
     assert (config.training.monitor, config.training.mode) == ("val_accuracy", "max")
     assert config.training.clip_grad_norm == 5.0
     assert config.output == config.run_dir == Path("out/run1")   # relative to the current directory
@@ -318,7 +318,7 @@ def test_criterion_optimizer_schedule_and_monitor(tmp_path):
     optimizer = build_optimizer(config, *model.parameters())
     assert isinstance(optimizer, Adam) and optimizer.lr == 0.001
     schedule = build_schedule(config)
-    assert isinstance(schedule, Warmup) and isinstance(schedule.inner, CosineLR) and schedule.inner.t_max == 4
+    assert isinstance(schedule, Warmup) and isinstance(schedule.inner, CosineLR) and schedule.inner.t_max == 2
     assert resolve_monitor(config) == ("val_accuracy", "max")
     plain = load_config(write(tmp_path, BASE))
     assert isinstance(build_optimizer(plain, *build_model(plain, (64,), rng()).parameters()), SGD)

@@ -278,7 +278,8 @@ def test_spatial_pooling_matches_naive_loops(mode, cls, kernel, stride, padding,
     np.testing.assert_allclose(gx, ref_backward(gy), **TOL)
 
 
-@pytest.mark.parametrize("kernel, stride, padding, length", [(2, None, 0, 10), (3, 2, 1, 9), (3, 1, 0, 7), (2, 3, 1, 11)])
+@pytest.mark.parametrize("kernel, stride, padding, length",
+                         [(2, None, 0, 10), (3, 2, 1, 9), (3, 1, 0, 7), (2, 3, 1, 11)])
 def test_temporal_max_pooling_matches_naive_loops(kernel, stride, padding, length):
     rng = np.random.default_rng(6)
     layer = TemporalMaxPooling(kernel, stride, padding)

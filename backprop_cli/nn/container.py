@@ -9,9 +9,26 @@ from .module import Module, ShapeError, shape_str
 
 def _in_layer(index: int, module: Module, err: Exception) -> Exception:
     """The same kind of error, prefixed with the layer that raised it."""
-    new = type(err)(f"layer {index} ({module!r}): {err}")
+    new = type(err)(f"layer {index} ({module.one_line()}): {err}")
     new.__cause__ = err
     return new
+
+
+def _may_have_parameters(module: Module) -> bool:
+    """A cheap test, run every step: False only for a module that has no parameters and no children."""
+    return bool(module._params) or bool(module.children())
+
+
+def _backward_setting(layer: Module, input, grad_output, scale) -> np.ndarray:
+    """``layer.zero_grad_parameters()`` then ``layer.backward(...)``; a leaf does it as
+    ``update_grad_input`` and a setting ``backward_parameters``, which may skip the zeroing."""
+    if layer.children():
+        layer.zero_grad_parameters()
+        return layer.backward(input, grad_output, scale)
+    grad_input = layer.update_grad_input(input, grad_output)
+    layer.backward_parameters(input, grad_output, scale, accumulate=False)
+    layer.grad_input = grad_input
+    return grad_input
 
 
 class Sequential(Module):
@@ -29,6 +46,11 @@ class Sequential(Module):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential takes modules, got {type(m).__name__}")
         self.layers: list[Module] = list(modules)
+
+    def layer_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The per-sample output shape after each layer (``backprop summary`` prints them)."""
+        self.output_shape(input_shape)
+        return [tuple(layer.output.shape[1:]) for layer in self.layers]
 
     def add(self, module: Module) -> Sequential:
         """Append a module (Torch7 ``add``); returns self so calls chain."""
@@ -66,6 +88,27 @@ class Sequential(Module):
                 raise _in_layer(i, self.layers[i], err) from None
         self.grad_input = g
         return g
+
+    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
+        """``backward`` without dLoss/dInput: from the last layer down to the first one with parameters,
+        which only computes its parameter gradients; the layers before it have nothing to do."""
+        layers = self.layers
+        first = next((i for i, layer in enumerate(layers) if _may_have_parameters(layer)), len(layers))
+        g = grad_output
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer, layer_input = layers[i], layers[i - 1].output if i > 0 else input
+            try:
+                if i == first:
+                    layer.backward_parameters(layer_input, g, scale, accumulate=accumulate)
+                elif accumulate or not _may_have_parameters(layer):
+                    g = layer.backward(layer_input, g, scale)
+                else:
+                    g = _backward_setting(layer, layer_input, g, scale)
+            except (ValueError, TypeError) as err:
+                raise _in_layer(i, layer, err) from None
+        for layer in layers[:first]:
+            layer.grad_input = None
+        self.grad_input = None
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = J_1^T (J_2^T (... J_n^T grad_output))``."""
@@ -117,6 +160,10 @@ class Residual(Module):
     def backward(self, input, grad_output, scale=1.0):
         self.grad_input = grad_output + self.block.backward(input, grad_output, scale)
         return self.grad_input
+
+    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
+        self.grad_input = None
+        self.block.backward_parameters(input, grad_output, scale, accumulate=accumulate)
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output + J_f^T grad_output``."""

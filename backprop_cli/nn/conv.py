@@ -265,8 +265,10 @@ class _Convolution(Module):
         return grad.reshape(input.shape)
 
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
-        """``grad_weight[o, c, i, j] += scale * sum_{n,r,x} grad_output[n, o, r, x] * xpad[n, c, s_h*r + i, s_w*x + j]``,
-        ``grad_bias[o] += scale * sum_{n,r,x} grad_output[n, o, r, x]``."""
+        """``grad_weight[o, c, i, j] += scale * sum_{n,r,x} grad_output[n, o, r, x] * xpad[n, c, s_h*r+i, s_w*x+j]``.
+
+        And ``grad_bias[o] += scale * sum_{n,r,x} grad_output[n, o, r, x]``.
+        """
         g = self._geometry(input)
         if self._cache.get("grad_output") is grad_output:
             rows = self._cache.pop("grad_rows")
@@ -307,7 +309,7 @@ class TemporalConvolution(_Convolution):
 
 
 class SpatialConvolution(_Convolution):
-    """2-D convolution, ``y[n, o, r, x] = bias[o] + sum_{c, i, j} W[o, c, i, j] * xpad[n, c, s_h*r + i, s_w*x + j]``.
+    """2-D convolution, ``y[n, o, r, x] = bias[o] + sum_{c,i,j} W[o, c, i, j] * xpad[n, c, s_h*r+i, s_w*x+j]``.
 
     ``W`` is ``(out_channels, in_channels, kh, kw)``; ``kernel_size``, ``stride`` and ``padding``
     take an int or an ``(h, w)`` pair. Zero padding.

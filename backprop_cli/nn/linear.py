@@ -29,6 +29,7 @@ class Linear(Module):
         self.has_bias = bias
         if bias:
             self.add_parameter("bias", init_bias(init, out_features, in_features, rng, dtype))
+        self._gw: np.ndarray | None = None          # scratch for one batch's weight gradient
 
     def update_output(self, input):
         check_array("Linear", input, 2, f"(N, {self.in_features})")
@@ -47,12 +48,40 @@ class Linear(Module):
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
         """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``."""
         self._check_grad_output(input, grad_output)
-        gw = grad_output.T @ input
+        gw = self._scratch(np.result_type(grad_output, input))
+        np.matmul(grad_output.T, input, out=gw)
         if scale != 1.0:
             gw *= scale
         self._grads["weight"] += gw
         if self.has_bias:
-            self._grads["bias"] += scale * grad_output.sum(axis=0)
+            gb = grad_output.sum(axis=0)
+            if scale != 1.0:
+                gb *= scale
+            self._grads["bias"] += gb
+
+    def _scratch(self, dtype) -> np.ndarray:
+        """A ``(out, in)`` array for the weight gradient of one batch, kept from call to call: a fresh
+        one would cost an allocation (and, this large, page faults) every step."""
+        buf = self._gw
+        if buf is None or buf.dtype != dtype:
+            buf = self._gw = np.empty((self.out_features, self.in_features), dtype)
+        return buf
+
+    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
+        """With ``accumulate=False``, ``grad_weight = scale * grad_output.T @ input`` is written
+        straight into the gradient (no zeroing, no temporary), ``grad_bias = scale * grad_output.sum(0)``."""
+        gw = self._grads["weight"]
+        if accumulate or not input.dtype == grad_output.dtype == gw.dtype:
+            return super().backward_parameters(input, grad_output, scale, accumulate=accumulate)
+        self._check_grad_output(input, grad_output)
+        self.grad_input = None
+        np.matmul(grad_output.T, input, out=gw)
+        if scale != 1.0:
+            gw *= scale
+        if self.has_bias:
+            gb = np.sum(grad_output, axis=0, out=self._grads["bias"])
+            if scale != 1.0:
+                gb *= scale
 
     def _check_grad_output(self, input, grad_output):
         if grad_output.shape != (input.shape[0], self.out_features):

@@ -52,7 +52,7 @@ def _class_indices(name: str, output, target, ranks=CLASS_RANKS, expected="(N, C
     if target.shape != want:
         raise ShapeError(f"{name} expected target {shape_str(want)} of class indices, "
                          f"got {shape_str(target.shape)}")
-    if not np.issubdtype(target.dtype, np.integer):
+    if target.dtype.kind not in "iu":                     # np.issubdtype(..., np.integer), cheaper
         raise TypeError(f"{name} expected integer class indices, got dtype {target.dtype}")
     classes = output.shape[1]
     bad = (target < 0) | (target >= classes)
@@ -155,9 +155,16 @@ class _ClassCriterion(Criterion):
             w = w * keep
         return t, w
 
-    def _denominator(self, w: np.ndarray) -> float:
-        """``sum_i w[t_i]`` for mean (``N`` without weights), 1 for sum; 1 when every target is ignored."""
-        return (float(np.sum(w, dtype=np.float64)) or 1.0) if self.reduction == "mean" else 1.0
+    def _unit_weights(self) -> bool:
+        """Every ``w[t_i]`` is 1 (no class weights, no ignore_index): losses may skip the weight array."""
+        return self.weights is None and self.ignore_index is None
+
+    def _denominator(self, w: np.ndarray | int) -> float:
+        """``sum_i w[t_i]`` for mean (``N`` without weights; an int ``w`` is that count), 1 for sum;
+        1 when every target is ignored."""
+        if self.reduction != "mean":
+            return 1.0
+        return (float(w) if isinstance(w, int) else float(np.sum(w, dtype=np.float64))) or 1.0
 
     def to(self, dtype) -> Criterion:
         if self.weights is not None:
@@ -251,6 +258,9 @@ class ClassNLLCriterion(_ClassCriterion):
     def update_output(self, output, target):
         target = self._target(output, target)
         x = _flat_classes(output)
+        if self._unit_weights():
+            picked = x[np.arange(x.shape[0]), target.reshape(-1)]
+            return -float(np.sum(picked, dtype=np.float64)) / self._denominator(len(picked))
         t, w = self._target_weights(target, output.dtype)
         picked = x[np.arange(x.shape[0]), t]
         return -float(np.sum(w * picked, dtype=np.float64)) / self._denominator(w)
@@ -258,9 +268,14 @@ class ClassNLLCriterion(_ClassCriterion):
     def update_grad_input(self, output, target):
         """``grad_input[i, t_i] = -w[t_i] / denominator``, 0 elsewhere."""
         target = self._target(output, target)
-        t, w = self._target_weights(target, output.dtype)
+        if self._unit_weights():
+            t = target.reshape(-1)
+            value = -1.0 / self._denominator(len(t))
+        else:
+            t, w = self._target_weights(target, output.dtype)
+            value = w * (-1.0 / self._denominator(w))
         g = np.zeros((t.shape[0], output.shape[1]), dtype=output.dtype)
-        g[np.arange(t.shape[0]), t] = w * (-1.0 / self._denominator(w))
+        g[np.arange(t.shape[0]), t] = value
         return _unflat_classes(g, output.shape)
 
 
@@ -417,6 +432,7 @@ class BCEWithLogitsCriterion(_ElementwiseCriterion):
     """
 
     task = "binary"
+    logits = True          # the model's output is a score: class 1 where it is > 0 (not > 0.5)
 
     def __init__(self, pos_weight=None, reduction: str = "mean", *, weights=None) -> None:
         super().__init__(reduction)

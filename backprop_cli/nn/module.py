@@ -38,7 +38,7 @@ def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.
     ranks = (ndim,) if isinstance(ndim, int) else ndim
     if x.ndim not in ranks:
         raise ShapeError(f"{name} expected input {expected}, got {shape_str(x.shape)}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":                 # np.issubdtype(x.dtype, np.floating), without its cost per call
         raise TypeError(f"{name} expected a floating-point input {expected}, got dtype {x.dtype}")
     return x
 
@@ -82,6 +82,25 @@ class Module(ABC):
         self.grad_input = self.update_grad_input(input, grad_output)
         self.acc_grad_parameters(input, grad_output, scale)
         return self.grad_input
+
+    def backward_parameters(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0, *,
+                            accumulate: bool = True) -> None:
+        """``backward`` for an input that needs no gradient (the data): every parameter gradient ends
+        as ``backward`` would leave it, and the work that only serves dLoss/dInput is skipped.
+
+        ``accumulate=False`` *sets* the gradients instead, as ``zero_grad_parameters()`` followed by an
+        accumulating call would (a layer may then write its gradient outright instead of zeroing it
+        and adding to it). A leaf module runs ``acc_grad_parameters`` alone, which by the contract
+        needs only ``input`` and ``grad_output``, and leaves ``grad_input`` None; a container runs its
+        full ``backward`` unless it overrides this (Sequential and Residual do). The engine calls this.
+        """
+        if not accumulate:
+            self.zero_grad_parameters()
+        if self.children():
+            self.backward(input, grad_output, scale)
+            return
+        self.grad_input = None
+        self.acc_grad_parameters(input, grad_output, scale)
 
     @abstractmethod
     def update_output(self, input: np.ndarray) -> np.ndarray:
@@ -159,6 +178,16 @@ class Module(ABC):
         for _, param, grad in self.named_parameters():
             param -= learning_rate * grad
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample output shape for per-sample ``input_shape``, from a zeros batch of 2 run in
+        evaluation mode (so BatchNorm's running statistics are untouched)."""
+        was_training = self.training
+        self.evaluate()
+        try:
+            return tuple(self.forward(np.zeros((2, *input_shape), dtype=self.dtype or DEFAULT_DTYPE)).shape[1:])
+        finally:
+            self.train(was_training)
+
     # ----------------------------------------------------------------- mode and dtype
     def train(self, mode: bool = True) -> Module:
         """Training mode: Dropout drops, BatchNorm uses batch statistics (Torch7 ``training()``)."""
@@ -226,6 +255,14 @@ class Module(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+    def one_line(self) -> str:
+        """A one-line name for messages and tables: the repr of a layer, the outline of a container
+        (``Residual(Sequential(Linear, ReLU))``)."""
+        if not self.children():
+            return repr(self)
+        inner = (c.one_line() if c.children() else type(c).__name__ for c in self.children())
+        return f"{type(self).__name__}({', '.join(inner)})"
 
 
 class Criterion(ABC):

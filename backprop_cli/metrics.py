@@ -1,0 +1,38 @@
+"""What a model's outputs mean as predictions: class probabilities and confusion matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nn.loss import BCEWithLogitsCriterion, ClassNLLCriterion
+from .nn.module import Criterion
+
+
+def probabilities(output: np.ndarray, criterion: Criterion) -> np.ndarray:
+    """Probabilities from the output a criterion was trained on:
+
+    * ``ClassNLLCriterion`` takes log-probabilities: ``p = exp(output)``;
+    * other classification criterions take scores: ``p = softmax(output)`` over axis 1;
+    * ``BCEWithLogitsCriterion`` takes logits: ``p = sigmoid(output)``; ``BCECriterion`` probabilities.
+    """
+    if criterion.task == "binary":
+        if isinstance(criterion, BCEWithLogitsCriterion):
+            e = np.exp(-np.abs(output))
+            return np.where(output >= 0, 1 / (1 + e), e / (1 + e))
+        return output
+    if isinstance(criterion, ClassNLLCriterion):
+        return np.exp(output)
+    z = np.exp(output - output.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def confusion_matrix(target: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """``m[i, j]`` counts samples of true class ``i`` predicted as ``j``; ``m[i, i] / m[i].sum()`` is
+    the recall of class ``i``."""
+    return np.bincount(target * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+
+
+def recall(matrix: np.ndarray) -> list[float | None]:
+    """Per-class recall from a confusion matrix (None for a class with no samples)."""
+    totals = matrix.sum(axis=1)
+    return [float(matrix[i, i] / totals[i]) if totals[i] else None for i in range(len(matrix))]

@@ -1,0 +1,141 @@
+"""The fast paths give exactly what the plain contract gives: ``backward_parameters`` (the engine's
+backward, without dLoss/d data, optionally setting instead of accumulating), Linear's reused weight
+gradient buffer, the engine's finiteness test, and ClassNLL's unit-weight path. No timings here."""
+
+import numpy as np
+import pytest
+
+from backprop_cli import nn
+from backprop_cli.optim import SGD
+from backprop_cli.train import Trainer, _all_finite
+
+
+def models():
+    """``(model, input shape)`` rows: parameters first, late, nested, in a Residual, behind Dropout."""
+    rng = np.random.default_rng(0)
+    return [
+        (nn.Sequential(nn.Linear(6, 5, rng=rng), nn.ReLU(), nn.Linear(5, 3, rng=rng), nn.LogSoftMax()), (4, 6)),
+        (nn.Sequential(nn.Flatten(), nn.Dropout(0.3, rng=rng), nn.Linear(12, 4, rng=rng), nn.Tanh(),
+                       nn.BatchNormalization(4), nn.Linear(4, 2, rng=rng)), (5, 3, 4)),
+        (nn.Sequential(nn.SpatialConvolution(2, 3, 3, padding=1, rng=rng), nn.ReLU(), nn.SpatialMaxPooling(2),
+                       nn.Flatten(), nn.Linear(12, 3, rng=rng)), (2, 2, 4, 4)),
+        (nn.Sequential(nn.TemporalConvolution(1, 4, 3, stride=2, padding=1, rng=rng), nn.ReLU(), nn.Flatten(),
+                       nn.Linear(16, 2, rng=rng)), (3, 1, 8)),
+        (nn.Sequential(nn.Residual(nn.Sequential(nn.Linear(4, 4, rng=rng), nn.ReLU())), nn.Linear(4, 2, rng=rng)),
+         (3, 4)),
+        (nn.Sequential(nn.ReLU(), nn.Sequential(nn.Linear(4, 3, rng=rng), nn.Sigmoid()), nn.Linear(3, 2, rng=rng)),
+         (3, 4)),
+    ]
+
+
+def _grads(model):
+    return [g.copy() for g in model.parameters()[1]]
+
+
+def _set_grads(model, values):
+    for g, v in zip(model.parameters()[1], values):
+        g[...] = v
+
+
+@pytest.mark.parametrize("model, shape", models(),
+                         ids=["mlp", "dropout-batchnorm", "conv2d", "conv1d", "residual", "nested"])
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_backward_parameters_gives_the_gradients_backward_gives(model, shape, scale):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    model.to(np.float64)
+    out = model.forward(x)
+    g = rng.standard_normal(out.shape)
+    before = [rng.standard_normal(p.shape) for p in model.parameters()[0]]
+
+    _set_grads(model, before)
+    model.backward(x, g, scale)
+    accumulated = _grads(model)
+    model.zero_grad_parameters()
+    model.backward(x, g, scale)
+    fresh = _grads(model)
+
+    _set_grads(model, before)
+    model.backward_parameters(x, g, scale)
+    for got, want in zip(_grads(model), accumulated):
+        np.testing.assert_array_equal(got, want)
+    _set_grads(model, before)
+    model.backward_parameters(x, g, scale, accumulate=False)
+    for got, want in zip(_grads(model), fresh):
+        np.testing.assert_array_equal(got, want)
+    assert model.grad_input is None
+
+
+def test_backward_parameters_keeps_the_inner_grad_inputs_and_drops_the_data_gradient():
+    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=0))
+    x = np.ones((2, 4), np.float32)
+    g = np.ones_like(model.forward(x))
+    model.backward(x, g)
+    want = model[2].grad_input.copy()
+    model.backward_parameters(x, g, accumulate=False)
+    np.testing.assert_array_equal(model[2].grad_input, want)
+    assert model[0].grad_input is None and model.grad_input is None
+
+
+def test_linear_reuses_its_buffer_without_aliasing_the_gradient():
+    layer = nn.Linear(3, 2, rng=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((4, 3), dtype=np.float32), rng.standard_normal((5, 3), dtype=np.float32)
+    g1, g2 = rng.standard_normal((4, 2), dtype=np.float32), rng.standard_normal((5, 2), dtype=np.float32)
+    layer.backward(x1, g1)
+    layer.backward(x2, g2)
+    np.testing.assert_allclose(layer.grad_weight, g1.T @ x1 + g2.T @ x2, rtol=1e-5)
+    layer.to(np.float64)                                   # a new dtype: a new buffer
+    layer.zero_grad_parameters()
+    layer.backward(x1.astype(np.float64), g1.astype(np.float64), scale=2.0)
+    assert layer.grad_weight.dtype == np.float64
+    np.testing.assert_allclose(layer.grad_weight, 2 * (g1.T @ x1), rtol=1e-6)
+
+
+def test_the_engine_step_equals_zero_grad_backward_step():
+    def make():
+        rng = np.random.default_rng(3)
+        model = nn.Sequential(nn.Linear(5, 8, rng=rng), nn.ReLU(), nn.Linear(8, 3, rng=rng), nn.LogSoftMax())
+        return model, SGD(*model.parameters(), lr=0.1, momentum=0.9)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 5)).astype(np.float32), rng.integers(0, 3, 40)
+    model, opt = make()
+    Trainer(model, nn.ClassNLLCriterion(), opt, batch_size=16, seed=7).fit(x, y, epochs=2)
+
+    ref, ref_opt = make()
+    crit, order = nn.ClassNLLCriterion(), np.random.default_rng(7)
+    for _ in range(2):
+        perm = order.permutation(len(x))
+        for start in range(0, len(x), 16):
+            idx = perm[start:start + 16]
+            out = ref.forward(x[idx])
+            grad = crit.backward(out, y[idx])
+            ref.zero_grad_parameters()
+            ref.backward(x[idx], grad)
+            ref_opt.step()
+    for got, want in zip(model.parameters()[0], ref.parameters()[0]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_all_finite_finds_inf_and_nan_and_accepts_huge_finite_values():
+    ok = [np.ones(5, np.float32), np.zeros(3, np.float32)]
+    assert _all_finite(ok)
+    with np.errstate(over="ignore"):                                 # the engine runs under errstate too
+        assert _all_finite([np.full(4, 3e30, np.float32)])          # the dot overflows; the values do not
+    for bad in (np.inf, -np.inf, np.nan):
+        arr = np.ones(6, np.float32)
+        arr[2] = bad
+        assert not _all_finite(ok + [arr])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape, target_shape", [((6, 4), (6,)), ((3, 4, 5), (3, 5)), ((0, 4), (0,))])
+def test_classnll_without_weights_equals_unit_weights(reduction, shape, target_shape):
+    rng = np.random.default_rng(0)
+    logp = rng.standard_normal(shape).astype(np.float32)
+    target = rng.integers(0, shape[1], target_shape)
+    plain = nn.ClassNLLCriterion(reduction=reduction)
+    ones = nn.ClassNLLCriterion(weights=np.ones(shape[1], np.float32), reduction=reduction)
+    assert plain.forward(logp, target) == ones.forward(logp, target)
+    np.testing.assert_array_equal(plain.backward(logp, target), ones.backward(logp, target))
