@@ -3,7 +3,7 @@
 Layout (every entry a plain array; loading never executes code from the file)::
 
     format_version    int64 scalar, FORMAT_VERSION
-    meta              a JSON document (str scalar): resolved config, epoch/step, metric history,
+    meta              a JSON document (UTF-8 bytes, uint8): resolved config, epoch/step, metric history,
                       RNG states, schedule state, optimizer scalars, classes, task, input shape
     model.<name>      weights and buffers by dotted name ("model.0.weight", "model.3.running_mean")
     optim.<name>      optimizer state arrays ("optim.momentum_buffer.0")
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
     """Write atomically: the previous file at ``path`` stays whole until the new one is complete."""
     path = Path(path)
     payload = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-               "meta": np.array(json.dumps(meta, allow_nan=True))}
+               "meta": np.frombuffer(json.dumps(meta, allow_nan=True).encode(), dtype=np.uint8)}
     for name, value in arrays.items():
         if name in payload:
             raise ValueError(f"array name {name!r} is reserved")
@@ -60,8 +60,12 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, fsync it, then ``os.replace``:
     readers see the old file or the new one, never half of one, and no temporary file is left behind."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:                        # name the file the user asked for, not the temporary
+        raise OSError(err.errno, err.strerror, str(path)) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())          # mkstemp's 0600 would hide the file from other users
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -71,6 +75,12 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -107,8 +117,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"format version {version} is not supported (this backprop reads {FORMAT_VERSION})",
                               file=path, where="format_version")
     try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as err:
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"meta is not valid JSON: {err}", file=path, where="meta") from None
     if not isinstance(meta, dict):
         raise CheckpointError("meta must be a JSON object", file=path, where="meta")

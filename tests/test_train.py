@@ -193,7 +193,7 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_bad_checkpoint_files_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     if content is None:
-        np.savez(path, format_version=np.array(99), meta=np.array("{}"))
+        np.savez(path, format_version=np.array(99), meta=np.frombuffer(b"{}", np.uint8))
     else:
         path.write_bytes(content)
     with pytest.raises(CheckpointError, match=message) as info:
@@ -203,7 +203,7 @@ def test_bad_checkpoint_files_are_one_line_errors(tmp_path, content, message):
 
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.npz"
-    np.savez(path, format_version=np.array(FORMAT_VERSION), meta=np.array("{}"),
+    np.savez(path, format_version=np.array(FORMAT_VERSION), meta=np.frombuffer(b"{}", np.uint8),
              payload=np.array([{"x": 1}], dtype=object))
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(path)
@@ -229,6 +229,6 @@ def test_meta_is_json_with_exact_rng_state(tmp_path):
     trainer.fit(x, y, epochs=1)
     save_checkpoint(tmp_path / "c.npz", *trainer.state_dict())
     with np.load(tmp_path / "c.npz", allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
+        meta = json.loads(f["meta"].tobytes().decode())
     state = trainer.rng.bit_generator.state["state"]["state"]
     assert int(meta["rng"]["state"]["state"]) == state

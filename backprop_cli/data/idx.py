@@ -63,16 +63,19 @@ def read_idx(path) -> np.ndarray:
     p = existing_file(path)
     with open(p, "rb") as raw:
         compressed = raw.read(2) == GZIP_MAGIC
+        size = os.fstat(raw.fileno()).st_size
+        if compressed and size >= 18:             # gzip's trailer states the uncompressed size (mod 2**32)
+            raw.seek(-4, os.SEEK_END)
+            size = int.from_bytes(raw.read(4), "little")
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
-        size = None if compressed else os.fstat(raw.fileno()).st_size
         try:
             return _read_idx_stream(stream, name, size)
         except (OSError, EOFError, zlib.error) as err:
             raise DataError(f"cannot read{' gzip data' if compressed else ''}: {err}", file=name) from None
 
 
-def _read_idx_stream(f, name: str, size: int | None) -> np.ndarray:
+def _read_idx_stream(f, name: str, size: int) -> np.ndarray:
     magic = f.read(4)
     if len(magic) < 4:
         raise DataError(f"the file has {len(magic)} bytes, too few for the 4-byte IDX magic number",
@@ -100,7 +103,7 @@ def _read_idx_stream(f, name: str, size: int | None) -> np.ndarray:
     if header_size + payload > MAX_IDX_BYTES:
         raise DataError(f"the header promises {promised} ({header_size + payload:,} bytes), more than the "
                         f"{MAX_IDX_BYTES:,}-byte limit", file=name, where=f"header bytes 4-{header_size - 1}")
-    if size is not None and size != header_size + payload:
+    if size != header_size + payload and size != (header_size + payload) % 2**32:
         raise DataError(f"the file has {size:,} bytes, but its header promises {promised}: "
                         f"{header_size:,} + {payload:,} = {header_size + payload:,} bytes"
                         f"{' (truncated?)' if size < header_size + payload else ''}",

@@ -77,8 +77,12 @@ class Module(ABC):
     def backward(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """``update_grad_input`` then ``acc_grad_parameters``; returns dLoss/dInput.
 
-        ``input`` must be the array last given to ``forward`` (modules cache what backward needs).
+        ``input`` must be the array last given to ``forward`` (modules cache what backward needs),
+        and ``grad_output`` must have the shape of the output it returned.
         """
+        if self.output is not None and getattr(grad_output, "shape", None) != self.output.shape:
+            raise ShapeError(f"{type(self).__name__} expected grad_output {shape_str(self.output.shape)}, "
+                             f"got {shape_str(np.shape(grad_output))}")
         self.grad_input = self.update_grad_input(input, grad_output)
         self.acc_grad_parameters(input, grad_output, scale)
         return self.grad_input

@@ -229,11 +229,12 @@ class Optimizer(ABC):
 
 # --------------------------------------------------------------------------- the optimizers
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum (Torch7 ``optim.sgd``).
+    """Stochastic gradient descent with Torch7 ``optim.sgd``'s options.
 
     Hyper-parameters: ``lr >= 0``; ``momentum >= 0``; ``0 <= dampening <= 1``; ``nesterov``
     (needs ``momentum > 0`` and ``dampening == 0``); ``weight_decay >= 0`` (L2);
-    ``lr_decay >= 0``. State: ``momentum_buffer`` (only when ``momentum > 0``).
+    ``lr_decay >= 0``. State: ``momentum_buffer`` (only when ``momentum > 0``). Defaults are
+    PyTorch's: ``dampening=0`` (Torch7 defaulted it to ``momentum``; pass it to get that).
 
     Update, with ``t`` the steps already taken::
 
