@@ -174,3 +174,21 @@ def test_parameters_and_gradients_by_torch_names():
     assert nn.BatchNormalization(3).running_var.tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(AttributeError, match="Linear has no attribute 'grad_nothing'"):
         layer.grad_nothing
+
+
+def test_assigning_a_parameter_copies_into_it():
+    layer = nn.Linear(2, 2, rng=0)
+    weight = layer.parameters()[0][0]
+    layer.weight = np.eye(2)
+    assert layer.weight is weight and np.array_equal(weight, np.eye(2))
+    np.testing.assert_allclose(layer.forward(np.array([[1.0, 2.0]], np.float32)), [[1.0, 2.0] + layer.bias], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Linear.weight has shape \(2, 2\), got \(3,\)"):
+        layer.weight = np.zeros(3)
+
+
+def test_activations_reject_a_grad_output_of_another_shape():
+    relu = nn.ReLU()
+    x = np.ones((5, 4), np.float32)
+    relu.forward(x)
+    with pytest.raises(ValueError, match=r"ReLU expected grad_output \(5, 4\), got \(1, 4\)"):
+        relu.backward(x, np.ones((1, 4), np.float32))

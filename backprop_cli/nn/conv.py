@@ -176,7 +176,7 @@ class _Convolution(Module):
         fan_in, fan_out = self.in_channels * taps, self.out_channels * taps
         rng = make_rng(rng)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        self.weight = self.add_parameter("weight", init_weight(init, shape, fan_in, fan_out, rng, dtype))
+        self.add_parameter("weight", init_weight(init, shape, fan_in, fan_out, rng, dtype))
         if self.has_bias:
             self.add_parameter("bias", init_bias(init, self.out_channels, fan_in, rng, dtype))
         self._cache: dict[str, object] = {}

@@ -24,7 +24,7 @@ class Linear(Module):
             raise ValueError(f"Linear sizes must be positive, got ({in_features}, {out_features})")
         rng = make_rng(rng)
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        self.weight = self.add_parameter(
+        self.add_parameter(
             "weight", init_weight(init, (out_features, in_features), in_features, out_features, rng, dtype))
         self.has_bias = bias
         if bias:

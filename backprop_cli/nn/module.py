@@ -141,6 +141,20 @@ class Module(ABC):
             return grads[name[5:]]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value) -> None:
+        """``layer.weight = w`` copies ``w`` into the parameter (same shape), so the gradient and any
+        optimizer holding the array stay attached to it."""
+        table = self.__dict__.get("_params", {}).get(name)
+        if table is None:
+            table = self.__dict__.get("_buffers", {}).get(name)
+        if table is None:
+            object.__setattr__(self, name, value)
+            return
+        if np.shape(value) != table.shape:
+            raise ShapeError(f"{type(self).__name__}.{name} has shape {shape_str(table.shape)}, "
+                             f"got {shape_str(np.shape(value))}")
+        np.copyto(table, value, casting="same_kind")
+
     def children(self) -> list[Module]:
         """Direct sub-modules; containers override this."""
         return []
@@ -213,8 +227,6 @@ class Module(ABC):
             for table in (m._params, m._grads, m._buffers):
                 for name, value in table.items():
                     table[name] = value.astype(dtype)
-                    if table is not m._grads and name in m.__dict__:   # e.g. Linear.weight
-                        m.__dict__[name] = table[name]
             m._convert_extra(dtype)
         return self
 
