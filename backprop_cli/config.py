@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, check_array
-
-ANY_RANK = tuple(range(1, 8))
+from .module import ANY_RANK, CLASS_RANKS, Module, check_array
 
 
 def _float(name: str, x: np.ndarray) -> np.ndarray:
@@ -124,7 +122,7 @@ class SoftMax(Module):
     """
 
     def update_output(self, input):
-        check_array("SoftMax", input, tuple(range(2, 8)), "(N, C, ...)")
+        check_array("SoftMax", input, CLASS_RANKS, "(N, C, ...)")
         z = input - input.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
@@ -143,7 +141,7 @@ class LogSoftMax(Module):
     """
 
     def update_output(self, input):
-        check_array("LogSoftMax", input, tuple(range(2, 8)), "(N, C, ...)")
+        check_array("LogSoftMax", input, CLASS_RANKS, "(N, C, ...)")
         z = input - input.max(axis=1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
         return z

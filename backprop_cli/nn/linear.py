@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .init import init_bias, init_weight, make_rng
-from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
+from .module import ANY_RANK, DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
 
 
 class Linear(Module):
@@ -120,7 +120,7 @@ class Reshape(Module):
         self.shape = tuple(int(s) for s in shape)
 
     def update_output(self, input):
-        check_array(type(self).__name__, input, tuple(range(1, 8)), "(N, ...)")
+        check_array(type(self).__name__, input, ANY_RANK, "(N, ...)")
         per_sample = math.prod(input.shape[1:])
         known = math.prod(s for s in self.shape if s != -1)
         if (-1 in self.shape and per_sample % known) or (-1 not in self.shape and known != per_sample):
@@ -144,7 +144,7 @@ class Flatten(Module):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)``."""
 
     def update_output(self, input):
-        check_array("Flatten", input, tuple(range(1, 8)), "(N, ...)")
+        check_array("Flatten", input, ANY_RANK, "(N, ...)")
         return input.reshape(input.shape[0], -1)
 
     def update_grad_input(self, input, grad_output):

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import DEFAULT_DTYPE, Criterion, ShapeError, check_array, shape_str
+from .module import ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, Criterion, ShapeError, check_array, shape_str
 
-ANY_RANK = tuple(range(1, 8))
-CLASS_RANKS = tuple(range(2, 8))
 
 #: PyTorch's floor for ``log`` in BCELoss, so a probability of exactly 0 or 1 gives a finite loss.
 LOG_FLOOR = -100.0

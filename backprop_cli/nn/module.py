@@ -25,6 +25,9 @@ import numpy as np
 from ..errors import shape_str  # noqa: F401  (re-exported: every layer's messages use it)
 
 DEFAULT_DTYPE = np.float32
+#: Ranks ``check_array`` accepts for "a batch of anything" ``(N, ...)`` and "a batch with classes" ``(N, C, ...)``.
+ANY_RANK = tuple(range(1, 8))
+CLASS_RANKS = tuple(range(2, 8))
 
 
 class ShapeError(ValueError):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .init import make_rng
-from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
+from .module import ANY_RANK, DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
 
-ANY_RANK = tuple(range(1, 8))
 
 
 class Dropout(Module):

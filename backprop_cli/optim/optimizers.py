@@ -30,6 +30,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..errors import shape_str
+
 StateDict = dict[str, "np.ndarray | int | float"]
 
 
@@ -70,10 +72,6 @@ def check_int(owner: str, name: str, value, low: int) -> int:
     return int(value)
 
 
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
 def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The parallel ``(params, grads)`` lists as lists, or a ValueError naming every mismatch."""
     params, grads = list(params), list(grads)
@@ -90,7 +88,7 @@ def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list
         elif not np.issubdtype(p.dtype, np.floating):
             problems.append(f"params[{i}] must be a floating-point array, got dtype {p.dtype}")
         elif p.shape != g.shape:
-            problems.append(f"params[{i}] has shape {_shape(p.shape)} but grads[{i}] has {_shape(g.shape)}")
+            problems.append(f"params[{i}] has shape {shape_str(p.shape)} but grads[{i}] has {shape_str(g.shape)}")
         elif p.dtype != g.dtype:
             problems.append(f"params[{i}] is {p.dtype} but grads[{i}] is {g.dtype}")
         elif not p.flags.writeable:
@@ -212,7 +210,7 @@ class Optimizer(ABC):
                 continue
             value = np.asarray(state[key])
             if value.shape != target.shape:
-                problems.append(f"{key}: expected shape {_shape(target.shape)}, got {_shape(value.shape)}")
+                problems.append(f"{key}: expected shape {shape_str(target.shape)}, got {shape_str(value.shape)}")
             elif not np.issubdtype(value.dtype, np.floating):
                 problems.append(f"{key}: expected a floating-point array, got dtype {value.dtype}")
         problems += [f"{key}: unexpected" for key in state if key not in targets and key not in ("t", "lr")]
