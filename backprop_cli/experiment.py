@@ -83,10 +83,11 @@ def check_output(config: Config, model: Sequential, data: Data) -> None:
         want, what = (len(data.classes),), f"{len(data.classes)} classes"
     else:
         want, what = tuple(data.train.y.shape[1:]), f"targets of shape {tuple(data.train.y.shape[1:])}"
-    if out != want:
-        last = len(config.model) - 1
-        raise config.error(f"model.{last}", f"the model gives outputs of shape {out} per sample, but the data "
-                           f"has {what}", label=f"model.{last} ({config.model[last].name})")
+    if out != want:            # name the last layer with weights: that is where the width is set
+        sized = [i for i, layer in enumerate(model.layers) if layer.num_parameters()] or [len(model.layers) - 1]
+        i = sized[-1]
+        raise config.error(f"model.{i}", f"the model gives outputs of shape {out} per sample, but the data "
+                           f"has {what}", label=f"model.{i} ({config.model[i].name})")
 
 
 def make_trainer(config: Config, model: Sequential, criterion: Criterion, callbacks: list[Callback] = ()) -> Trainer:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backprop_cli.checkpoint import load_checkpoint
+from backprop_cli.checkpoint import load_checkpoint, save_checkpoint
 from backprop_cli.cli import app, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +158,44 @@ def test_every_command_has_help_with_an_example():
 def test_schema_is_json_schema():
     schema = json.loads(invoke("schema").stdout)
     assert {"data", "model", "optimizer", "training"} <= set(schema["properties"])
+
+
+def test_resume_refuses_a_different_config_and_another_runs_directory(project):
+    assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1", "--out", "a").exit_code == 0
+    assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1", "--out", "b").exit_code == 0
+    changed = invoke("train", "tiny.yaml", "--set", "training.batch_size=64", "--resume", "a/last.npz")
+    assert changed.exit_code == 1
+    assert "training.batch_size is 16 in the checkpoint, 64 here" in changed.stderr
+    onto_b = invoke("train", "tiny.yaml", "--resume", "a/last.npz", "--out", "b")
+    assert onto_b.exit_code == 1 and "b already holds" in onto_b.stderr
+    assert len((project / "b/metrics.csv").read_text().splitlines()) == 2         # b is untouched
+    more = invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=2", "--resume", "a/last.npz")
+    assert more.exit_code == 0 and len((project / "a/metrics.csv").read_text().splitlines()) == 3
+
+
+def test_resume_refuses_non_finite_optimizer_state(project):
+    assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1").exit_code == 0
+    ckpt = load_checkpoint(project / "runs/tiny/last.npz")
+    ckpt.arrays["optim.momentum_buffer.0"][0, 0] = np.inf
+    save_checkpoint(project / "runs/tiny/bad.npz", ckpt.meta, ckpt.arrays)
+    result = invoke("train", "tiny.yaml", "--resume", "runs/tiny/bad.npz")
+    assert result.exit_code == 1 and "optim.momentum_buffer.0: holds non-finite values" in result.stderr
+
+
+def test_the_model_must_fit_the_number_of_classes(project):
+    (project / "two.yaml").write_text(TINY.replace("Linear: 3", "Linear: 2"))
+    result = invoke("train", "two.yaml")
+    assert result.exit_code == 1
+    assert "two.yaml:11: model.2 (Linear): the model gives outputs of shape (2,) per sample, but the data has 3 classes" in result.stderr
+
+
+def test_the_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    readme = (ROOT / "README.md").read_text()
+    blocks = readme.split("```python\n")[1:]
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block.split("```")[0], "README.md", "exec"), {})
 
 
 # ----------------------------------------------------------------------------- real processes

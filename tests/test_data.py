@@ -323,3 +323,14 @@ def test_shipped_digits():
 def test_shipped_xor():
     ds = load_dataset(DATA / "xor.csv")
     assert ds.x.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and ds.y.tolist() == [0, 1, 1, 0]
+
+
+def test_a_tiny_gzip_claiming_a_huge_payload_is_refused_before_allocating(tmp_path):
+    import resource
+    path = tmp_path / "evil-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.array([60000, 100, 100], ">u4").tobytes() + b"x" * 10)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="header promises 60000x100x100 uint8"):
+        read_idx(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000   # KiB: far below 600 MB

@@ -232,3 +232,21 @@ def test_meta_is_json_with_exact_rng_state(tmp_path):
         meta = json.loads(f["meta"].tobytes().decode())
     state = trainer.rng.bit_generator.state["state"]["state"]
     assert int(meta["rng"]["state"]["state"]) == state
+
+
+def test_binary_accuracy_thresholds_logits_at_zero():
+    model = nn.Sequential(nn.Identity())
+    logits = np.array([[0.3], [0.4], [-0.2], [2.0]], np.float32)
+    targets = np.array([[1.0], [1.0], [0.0], [1.0]], np.float32)
+    assert evaluate(model, nn.BCEWithLogitsCriterion(), logits, targets)["accuracy"] == 1.0
+    probabilities = np.array([[0.7], [0.4], [0.2], [0.9]], np.float32)
+    assert evaluate(model, nn.BCECriterion(), probabilities, targets)["accuracy"] == 0.75
+
+
+def test_checkpoint_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.npz", {}, {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.npz").stat().st_mode & 0o777 == 0o644
