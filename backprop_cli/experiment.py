@@ -16,8 +16,8 @@ from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, tra
 from .errors import CheckpointError, ConfigError, DataError
 from .nn.container import Sequential
 from .nn.module import Criterion
-from .metrics import confusion_matrix, probabilities, recall
-from .train import Callback, EarlyStopping, Trainer, evaluate, predictions
+from .metrics import confusion_matrix, predictions, probabilities, recall
+from .train import Callback, EarlyStopping, Trainer, evaluate
 
 
 @dataclass

@@ -8,6 +8,16 @@ from .nn.loss import BCEWithLogitsCriterion, ClassNLLCriterion
 from .nn.module import Criterion
 
 
+def predictions(output: np.ndarray, task: str, logits: bool = False) -> np.ndarray:
+    """Class indices from a classifier's output (argmax over axis 1); 0/1 for a binary output
+    (threshold 0 on logits, 0.5 on probabilities)."""
+    if task == "classification":
+        return output.argmax(axis=1)
+    if task == "binary":
+        return (output > (0.0 if logits else 0.5)).astype(np.int64)
+    raise ValueError(f"no class predictions for a {task} task")
+
+
 def probabilities(output: np.ndarray, criterion: Criterion) -> np.ndarray:
     """Probabilities from the output a criterion was trained on:
 

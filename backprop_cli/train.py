@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import TrainingError
+from .metrics import predictions
 from .nn.container import first_non_finite
 from .nn.module import Criterion, Module
 from .optim.clip import clip_grad_norm, clip_grad_value
@@ -51,21 +52,22 @@ class Interrupted(Exception):
 
 
 @dataclass
+class Position:
+    """Where an interrupted epoch stopped: its sample order, the next batch, and the running totals."""
+
+    perm: np.ndarray
+    batch: int
+    loss_sum: float = 0.0
+    seen: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
 class EarlyStopping:
     """Stop after ``patience`` epochs without an improvement of at least ``min_delta`` in the monitor."""
 
     patience: int = 5
     min_delta: float = 0.0
-
-
-def predictions(output: np.ndarray, task: str, logits: bool = False) -> np.ndarray:
-    """Class indices from a classifier's output (argmax over axis 1); 0/1 for a binary output
-    (threshold 0 on logits, 0.5 on probabilities)."""
-    if task == "classification":
-        return output.argmax(axis=1)
-    if task == "binary":
-        return (output > (0.0 if logits else 0.5)).astype(np.int64)
-    raise ValueError(f"no class predictions for a {task} task")
 
 
 def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
@@ -153,7 +155,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.stop_requested: str | None = None     # set (e.g. by a signal handler) to stop after this step
         self.last_grad_norm: float | None = None
-        self._resume = None                        # mid-epoch position: (perm, next batch, loss sum, seen, seconds)
+        self._resume: Position | None = None      # where an interrupted epoch goes on
 
     @property
     def mid_epoch(self) -> bool:
@@ -189,30 +191,29 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
         reason = self.stop_reason or "completed"
+        for cb in self.callbacks:                  # sees the final state (a checkpoint written here resumes it)
+            cb.on_train_end(self, reason)
         if self.stop_reason == "early stopping" and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        for cb in self.callbacks:
-            cb.on_train_end(self, reason)
         return self.history
 
     def _run_epoch(self, x: np.ndarray, y: np.ndarray) -> dict:
         n, bs = len(x), self.batch_size
-        if self._resume is not None:
-            perm, first, loss_sum, seen, seconds = self._resume
-            self._resume = None
-        else:
-            perm = self.rng.permutation(n) if self.shuffle else np.arange(n)
-            first, loss_sum, seen, seconds = 0, 0.0, 0, 0.0
+        batches = math.ceil(n / bs)
+        pos, self._resume = self._resume or Position(self.rng.permutation(n) if self.shuffle else np.arange(n), 0), None
+        if len(pos.perm) != n or not 0 <= pos.batch < batches:
+            raise ValueError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
+                             f"but the data has {n} samples in {batches} batches")
+        perm, loss_sum, seen, seconds = pos.perm, pos.loss_sum, pos.seen, pos.seconds
         lr = self.schedule.lr_at(self.epoch) if self.schedule is not None else self.optimizer.lr
         self.optimizer.lr = lr
-        batches = math.ceil(n / bs)
         for cb in self.callbacks:
             cb.on_epoch_begin(self, self.epoch, batches)
         self.model.train()
         grads = self.model.parameters()[1]          # the same arrays all epoch: listed once, not per step
         flat_grads = [g.reshape(-1) for g in grads]
         started = time.perf_counter()
-        for b in range(first, batches):
+        for b in range(pos.batch, batches):
             idx = perm[b * bs:(b + 1) * bs]
             loss = self._train_step(x[idx], y[idx], b, grads, flat_grads)
             loss_sum += _sample_sum(self.criterion, loss, len(idx))
@@ -220,7 +221,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, loss, len(idx))
             if self.stop_requested and b + 1 < batches:
-                self._resume = (perm, b + 1, loss_sum, seen, seconds + time.perf_counter() - started)
+                self._resume = Position(perm, b + 1, loss_sum, seen, seconds + time.perf_counter() - started)
                 raise Interrupted(self.stop_requested)
         seconds += time.perf_counter() - started
         return {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "lr": lr,
@@ -276,7 +277,7 @@ class Trainer:
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """``(meta, arrays)``: JSON-able numbers and lists, and named arrays, enough to resume exactly."""
         meta = {
-            "epoch": self.epoch, "step": self.step, "history": self.history,
+            "epoch": self.epoch, "step": self.step, "history": self.history, "stop_reason": self.stop_reason,
             "best_metric": self.best_metric, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "rng": _rng_state(self.rng),
             "module_rngs": [_rng_state(m.rng) for m in self.model.modules() if hasattr(m, "rng")],
@@ -289,9 +290,9 @@ class Trainer:
         if self.best_state is not None:
             arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
         if self._resume is not None:
-            perm, first, loss_sum, seen, seconds = self._resume
-            arrays["resume.perm"] = perm
-            meta["resume"] = {"batch": first, "loss_sum": loss_sum, "seen": seen, "seconds": seconds}
+            p = self._resume
+            arrays["resume.perm"] = p.perm
+            meta["resume"] = {"batch": p.batch, "loss_sum": p.loss_sum, "seen": p.seen, "seconds": p.seconds}
         return meta, arrays
 
     def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -303,6 +304,7 @@ class Trainer:
         if self.schedule is not None and meta.get("schedule") is not None:
             self.schedule.load_state_dict(meta["schedule"])
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], list(meta["history"])
+        self.stop_reason = meta.get("stop_reason")
         self.best_metric, self.best_epoch, self.bad_epochs = meta["best_metric"], meta["best_epoch"], meta["bad_epochs"]
         self.rng.bit_generator.state = _rng_from(meta["rng"])
         for m, state in zip([m for m in self.model.modules() if hasattr(m, "rng")], meta["module_rngs"]):
@@ -310,8 +312,7 @@ class Trainer:
         best = _strip(arrays, "best.")
         self.best_state = best or None
         if meta.get("resume"):
-            r = meta["resume"]
-            self._resume = (arrays["resume.perm"], r["batch"], r["loss_sum"], r["seen"], r["seconds"])
+            self._resume = Position(arrays["resume.perm"], **meta["resume"])
 
 
 def _strip(arrays: dict, prefix: str) -> dict:

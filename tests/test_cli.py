@@ -260,3 +260,13 @@ def test_every_shipped_config_trains_one_epoch(config, tmp_path):
     result = invoke("train", ROOT / "configs" / config, "-q", "--set", "training.epochs=1", "--out", tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "last.npz").exists()
+
+
+def test_an_early_stopped_run_has_nothing_left_to_resume(project):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 3, batch_size: 16",
+                                                    "epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}"))
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    last = load_checkpoint(project / "runs/tiny/last.npz")
+    assert last.meta["stop_reason"] == "early stopping" and last.meta["epoch"] == 2
+    again = invoke("train", "tiny.yaml", "--resume", "runs/tiny/last.npz")
+    assert again.exit_code == 0 and "stopped early" in again.stdout and "nothing to do" in again.stdout

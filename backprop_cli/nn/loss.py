@@ -258,7 +258,7 @@ class ClassNLLCriterion(_ClassCriterion):
         x = _flat_classes(output)
         if self._unit_weights():
             picked = x[np.arange(x.shape[0]), target.reshape(-1)]
-            return -float(np.sum(picked, dtype=np.float64)) / self._denominator(len(picked))
+            return -float(np.add.reduce(picked, dtype=np.float64)) / self._denominator(len(picked))
         t, w = self._target_weights(target, output.dtype)
         picked = x[np.arange(x.shape[0]), t]
         return -float(np.sum(w * picked, dtype=np.float64)) / self._denominator(w)
