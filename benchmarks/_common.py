@@ -142,7 +142,7 @@ def print_table(title: str, rows: list[Row], notes: list[str] = ()) -> None:
 def ratio_row(figure: str, ours: list[float], theirs: list[float], limit: float) -> Row:
     """``median(ours / theirs)`` over paired repeats, against an upper ``limit``."""
     r = median([a / b for a, b in zip(ours, theirs)])
-    return Row(figure, f"{r:.2f}x", f"<= {limit:.2f}x", r <= limit)
+    return Row(figure, f"{r:.3f}x", f"<= {limit:.2f}x", r <= limit)
 
 
 # --------------------------------------------------------------------------- the machine

@@ -247,7 +247,7 @@ def test_convolution_rejects_bad_arguments(make):
 
 def test_convolution_repr_and_parameter_shapes():
     conv = SpatialConvolution(1, 8, 5)
-    assert repr(conv) == "SpatialConvolution(1, 8, kernel_size=(5, 5), stride=(1, 1), padding=(0, 0))"
+    assert repr(conv) == "SpatialConvolution(1, 8, kernel_size=5)"   # defaults left out, as in a config
     assert conv._params["weight"].shape == (8, 1, 5, 5) and conv._params["bias"].shape == (8,)
     conv1d = TemporalConvolution(1, 25, 5, stride=2, padding=1, bias=False)
     assert repr(conv1d) == "TemporalConvolution(1, 25, kernel_size=5, stride=2, padding=1, bias=False)"
@@ -336,7 +336,8 @@ def test_pooling_shape_errors_and_bad_arguments():
 
 
 def test_pooling_reprs():
-    assert repr(SpatialMaxPooling(2)) == "SpatialMaxPooling(kernel_size=(2, 2), stride=(2, 2))"
+    assert repr(SpatialMaxPooling(2)) == "SpatialMaxPooling(kernel_size=2)"
     assert repr(SpatialAveragePooling(3, 2, 1)) == \
-        "SpatialAveragePooling(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))"
-    assert repr(TemporalMaxPooling(2)) == "TemporalMaxPooling(kernel_size=2, stride=2)"
+        "SpatialAveragePooling(kernel_size=3, stride=2, padding=1)"
+    assert repr(TemporalMaxPooling(2)) == "TemporalMaxPooling(kernel_size=2)"
+    assert repr(SpatialConvolution(2, 3, (3, 2), stride=2)) == "SpatialConvolution(2, 3, kernel_size=(3, 2), stride=2)"

@@ -31,6 +31,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .init import init_bias, init_weight, make_rng
 from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
+from .window import show_sizes, window_sizes
 
 
 @lru_cache(maxsize=256)
@@ -168,9 +169,9 @@ class _Convolution(Module):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{type(self).__name__} {what} must be a positive integer, got {value!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = self._sizes("kernel_size", kernel_size, low=1)
-        self.stride = self._sizes("stride", stride, low=1)
-        self.padding = self._sizes("padding", padding, low=0)
+        self.kernel_size = window_sizes(type(self).__name__, "kernel_size", kernel_size, 1, self.dims)
+        self.stride = window_sizes(type(self).__name__, "stride", stride, 1, self.dims)
+        self.padding = window_sizes(type(self).__name__, "padding", padding, 0, self.dims)
         self.init, self.has_bias = init, bool(bias)
         taps = int(np.prod(self.kernel_size))
         fan_in, fan_out = self.in_channels * taps, self.out_channels * taps
@@ -181,20 +182,10 @@ class _Convolution(Module):
             self.add_parameter("bias", init_bias(init, self.out_channels, fan_in, rng, dtype))
         self._cache: dict[str, object] = {}
 
-    def _sizes(self, what: str, value, low: int) -> tuple[int, ...]:
-        values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * self.dims
-        if len(values) != self.dims or any(not isinstance(v, (int, np.integer)) or v < low for v in values):
-            bound = "positive" if low else "non-negative"
-            pair = " or a pair of them" if self.dims == 2 else ""
-            raise ValueError(f"{type(self).__name__} {what} must be a {bound} integer{pair}, got {value!r}")
-        return tuple(int(v) for v in values)
-
-    def _show(self, sizes: tuple[int, ...]) -> str:
-        return str(sizes[0]) if self.dims == 1 else shape_str(sizes)
-
     def extra_repr(self):
-        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self._show(self.kernel_size)}, "
-                f"stride={self._show(self.stride)}, padding={self._show(self.padding)}")
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={show_sizes(self.kernel_size)}"
+        text += f", stride={show_sizes(self.stride)}" if any(s != 1 for s in self.stride) else ""
+        text += f", padding={show_sizes(self.padding)}" if any(self.padding) else ""
         return text + ("" if self.has_bias else ", bias=False")
 
     # -------------------------------------------------------------- shapes
@@ -207,8 +198,8 @@ class _Convolution(Module):
         size, k, p = input.shape[2:], self.kernel_size, self.padding
         if any(s + 2 * pad < kk for s, kk, pad in zip(size, k, p)):
             least = ", ".join(f"{axis}>={kk - 2 * pad}" for axis, kk, pad in zip(self.spatial.split(", "), k, p))
-            raise ShapeError(f"{name} expected input (N, {c}, {least}) for kernel_size={self._show(k)} "
-                             f"and padding={self._show(p)}, got {shape_str(input.shape)}")
+            raise ShapeError(f"{name} expected input (N, {c}, {least}) for kernel_size={show_sizes(k)} "
+                             f"and padding={show_sizes(p)}, got {shape_str(input.shape)}")
         if self.dims == 1:
             return _Geometry.of((1, size[0]), (1, k[0]), (1, self.stride[0]), (0, p[0]), self.out_channels)
         return _Geometry.of(size, k, self.stride, p, self.out_channels)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .module import Module, ShapeError, check_array, shape_str
+from .window import show_sizes, window_sizes
 
 
 class _Pooling(Module):
@@ -27,28 +28,19 @@ class _Pooling(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
-        self.kernel_size = self._sizes("kernel_size", kernel_size, low=1)
-        self.stride = self.kernel_size if stride is None else self._sizes("stride", stride, low=1)
-        self.padding = self._sizes("padding", padding, low=0)
+        self.kernel_size = window_sizes(type(self).__name__, "kernel_size", kernel_size, 1, self.dims)
+        name = type(self).__name__
+        self.stride = self.kernel_size if stride is None else window_sizes(name, "stride", stride, 1, self.dims)
+        self.padding = window_sizes(type(self).__name__, "padding", padding, 0, self.dims)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{type(self).__name__} padding must be at most half the kernel size, got "
-                             f"padding={self._show(self.padding)} for kernel_size={self._show(self.kernel_size)}")
+                             f"padding={show_sizes(self.padding)} for kernel_size={show_sizes(self.kernel_size)}")
         self._input: np.ndarray | None = None
 
-    def _sizes(self, what: str, value, low: int) -> tuple[int, ...]:
-        values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * self.dims
-        if len(values) != self.dims or any(not isinstance(v, (int, np.integer)) or v < low for v in values):
-            bound = "positive" if low else "non-negative"
-            raise ValueError(f"{type(self).__name__} {what} must be a {bound} integer"
-                             f"{' or a pair of them' if self.dims == 2 else ''}, got {value!r}")
-        return tuple(int(v) for v in values)
-
-    def _show(self, sizes: tuple[int, ...]) -> str:
-        return str(sizes[0]) if self.dims == 1 else shape_str(sizes)
-
     def extra_repr(self):
-        text = f"kernel_size={self._show(self.kernel_size)}, stride={self._show(self.stride)}"
-        return text + (f", padding={self._show(self.padding)}" if any(self.padding) else "")
+        text = f"kernel_size={show_sizes(self.kernel_size)}"
+        text += f", stride={show_sizes(self.stride)}" if self.stride != self.kernel_size else ""
+        return text + (f", padding={show_sizes(self.padding)}" if any(self.padding) else "")
 
     # -------------------------------------------------------------- shapes and windows
     def _out_size(self, input: np.ndarray) -> tuple[int, ...]:
@@ -58,8 +50,8 @@ class _Pooling(Module):
         size, k, p = input.shape[2:], self.kernel_size, self.padding
         if any(s + 2 * pad < kk for s, kk, pad in zip(size, k, p)):
             least = ", ".join(f"{axis}>={kk - 2 * pad}" for axis, kk, pad in zip(self.spatial.split(", "), k, p))
-            raise ShapeError(f"{name} expected input (N, C, {least}) for kernel_size={self._show(k)}"
-                             f" and padding={self._show(p)}, got {shape_str(input.shape)}")
+            raise ShapeError(f"{name} expected input (N, C, {least}) for kernel_size={show_sizes(k)}"
+                             f" and padding={show_sizes(p)}, got {shape_str(input.shape)}")
         return tuple((s + 2 * pad - kk) // st + 1 for s, kk, st, pad in zip(size, k, self.stride, p))
 
     def _check_grad_output(self, input: np.ndarray, grad_output: np.ndarray) -> None:
