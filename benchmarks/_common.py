@@ -238,9 +238,9 @@ def weight_drift(config: dict, torch_prepare, x, y) -> float:
 
 # --------------------------------------------------------------------------- where the time goes
 def layer_profile(config: dict, x, y, batches: int = 40, top: int = 12) -> list[str]:
-    """Notes saying where backprop's time goes: per layer (``backprop_cli.profile.time_layers``, as
-    ``backprop profile`` shows it), then the functions with the most time of their own (cProfile)
-    over ``batches`` training steps."""
+    """Notes saying where backprop's time goes: per layer (``backprop_cli.profile.time_layers``, what
+    ``backprop time`` shows; a first layer's backward there includes the input gradient that training
+    skips), then the functions with the most time of their own (cProfile) over ``batches`` training steps."""
     import cProfile
     import pstats
 
@@ -261,9 +261,10 @@ def layer_profile(config: dict, x, y, batches: int = 40, top: int = 12) -> list[
     stats = pstats.Stats(prof).stats
     total = sum(v[2] for v in stats.values())
     lines.append(f"own time over {batches} training steps (cProfile, {total:.2f} s in all), top {top}:")
-    for (file, line, func), (_, calls, own, cum, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+    for (file, line, func), (_, calls, own, _, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
         where = func if file == "~" else f"{Path(file).name}:{line} {func}"
-        lines.append(f"  {where}: {1e3 * own / batches:.2f} ms per step ({100 * own / total:.0f}%), {calls // batches} calls")
+        lines.append(f"  {where}: {1e3 * own / batches:.2f} ms per step ({100 * own / total:.0f}%), "
+                     f"{calls // batches} calls")
     return lines
 
 
@@ -275,7 +276,7 @@ def load_note() -> str:
 
 # --------------------------------------------------------------------------- data
 def synthetic_classes(n: int, shape: tuple[int, ...], classes: int = 10, seed: int = 0):
-    """Float32 inputs ``(n, *shape)`` in [0, 1) and int64 labels: learnable, so losses stay finite."""
+    """Float32 inputs ``(n, *shape)`` in [0, 1) and random int64 labels in ``[0, classes)``."""
     rng = np.random.default_rng(seed)
     x = rng.random((n, *shape), dtype=np.float32)
     y = rng.integers(0, classes, n)

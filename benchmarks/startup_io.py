@@ -76,12 +76,13 @@ def load_seconds(pair: tuple[Path, Path], repeats: int) -> list[float]:
 
 def peak_rss(cmd: list[str], **kw) -> int:
     """Peak resident set of the process ``cmd`` (bytes), from ``wait4``: that child alone."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.communicate()
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    with tempfile.TemporaryFile() as err:          # a file, not a pipe: the child never blocks on it
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kw)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
     return usage.ru_maxrss * 1024                 # kilobytes on Linux
 
 
