@@ -20,6 +20,7 @@ import typer
 from . import __version__
 
 app = typer.Typer(name="backprop", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,    # plain click help: rich's help formatter costs ~0.1 s of start-up
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train Torch7-style neural networks in numpy from a YAML config, and see what "
                        "backpropagation computes.\n\nExample: backprop train configs/digits_mlp.yaml")
@@ -105,7 +106,9 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
           seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
           force: bool = typer.Option(False, "--force", help="Overwrite the results of an existing run directory."),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Plain lines, no progress bar.")) -> None:
-    """Train the model a config describes; write last.npz, best.npz, config.yaml and metrics.csv.
+    """Train the model a config describes.
+
+    Writes last.npz, best.npz, config.yaml and metrics.csv to the run directory.
 
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
@@ -176,7 +179,9 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
           data: Optional[Path] = typer.Option(None, "--data", help="Data to score (default: the config's test set)."),
           labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for IDX --data."),
           as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables.")) -> None:
-    """Loss and metrics of saved weights, with a confusion matrix for classifiers.
+    """Score saved weights: loss, metrics, confusion matrix.
+
+    Uses the config's test set unless --data is given; classifiers get per-class recall.
 
     Example: backprop eval runs/digits_mlp/best.npz --json
     """
@@ -202,7 +207,7 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
 def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
             data: Path = typer.Argument(..., metavar="DATA", help="Samples: CSV (features, label optional), IDX or NPZ."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here (default: stdout).")) -> None:
-    """Predictions as CSV: the class and its probabilities, or the predicted values.
+    """Predict: a CSV of classes and probabilities, or values.
 
     Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
     """
@@ -229,7 +234,9 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
               batch: int = typer.Option(4, "--batch", help="Samples of the config's data to check on."),
               max_checks: int = typer.Option(64, "--max-checks", help="Coordinates compared per tensor (random)."),
               set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
-    """Verify every gradient against central finite differences in float64; exit 1 on any failure.
+    """Check every gradient against finite differences.
+
+    Central differences in float64, per layer and tensor; exit 1 on any failure.
 
     Example: backprop gradcheck configs/digits_cnn.yaml   (or just: backprop gradcheck)
     """
@@ -262,7 +269,7 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
 @_edge
 def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
             set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
-    """The model as a table: layer, output shape, parameter count, totals.
+    """The model as a table: layers, output shapes, parameters.
 
     Example: backprop summary configs/digits_cnn.yaml
     """
@@ -282,7 +289,7 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML 
 @app.command()
 @_edge
 def schema() -> None:
-    """Print the config file's JSON Schema (for editors that validate YAML).
+    """Print the config file's JSON Schema (for editors).
 
     Example: backprop schema > backprop.schema.json
     """
@@ -295,7 +302,9 @@ def schema() -> None:
 def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
           batches: int = typer.Option(20, "--batches", "-n", help="Timed forward/backward passes."),
           set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
-    """Average forward and backward milliseconds per layer on the config's data (like caffe time).
+    """Time forward and backward per layer (like caffe time).
+
+    Average milliseconds per batch of the config's data, and each layer's share.
 
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """

@@ -281,3 +281,44 @@ def synthetic_classes(n: int, shape: tuple[int, ...], classes: int = 10, seed: i
     x = rng.random((n, *shape), dtype=np.float32)
     y = rng.integers(0, classes, n)
     return x, y
+
+
+def cnn_vs_torch(*, title: str, label: str, unit: str, config: dict, shape: tuple[int, ...], torch_model,
+                 sizes: tuple[int, int], batch: int, target: float, repeats: int, quick_repeats: int,
+                 profile_whole_epoch: bool = False) -> None:
+    """The CNN benchmarks' one body: an epoch of ``config`` through backprop's engine against
+    ``torch_model(torch)`` from the same weights in the same order, then the table.
+    ``sizes`` is (samples, samples with --quick)."""
+    p = parser(title, repeats=repeats)
+    p.add_argument("--profile", action="store_true", help="Also time each backprop layer (forward, backward).")
+    args = p.parse_args()
+    n = sizes[1] if args.quick else sizes[0]
+    repeats = quick_repeats if args.quick else args.repeats
+    threads = blas_threads()
+    torch, why_not = import_torch(threads, args.no_torch)
+    x, y = synthetic_classes(n, shape)
+    contenders = {"backprop": backprop_contender(config, x, y)}
+    notes = [machine_header(threads, torch), f"{n:,} {unit}, batch {batch}, median of {repeats} interleaved repeats"]
+    optim = config["optimizer"]
+    if torch is not None:
+        weights = initial_weights(config, shape)
+        make = lambda x_, y_: torch_contender(torch, lambda: torch_model(torch), weights, x_, y_,  # noqa: E731
+                                              batch=batch, lr=optim["lr"], momentum=optim["momentum"],
+                                              seed=config["seed"], loss="cross_entropy")
+        contenders["PyTorch"] = make(x, y)
+        k = min(1024, n)
+        notes.append(f"same math: after one epoch on {k:,} {unit}, backprop's weights differ from PyTorch's by at "
+                     f"most {weight_drift(config, make(x[:k], y[:k]), x[:k], y[:k]):.1e}")
+    t = interleaved(contenders, repeats)
+    ours = t["backprop"]
+    if torch is not None:
+        rows = [ratio_row(f"{label} epoch vs PyTorch CPU", ours, t["PyTorch"], target)]
+    else:
+        rows = [Row(f"{label} epoch vs PyTorch CPU", "skipped", f"<= {target:.2f}x", None)]
+        notes.append(f"PyTorch row: {why_not}")
+    rows.append(Row(f"{label} epoch, backprop", f"{median(ours):.3f} s ({n / median(ours):,.0f} {unit}/s)"))
+    notes.insert(2, "seconds per epoch, median (min-max): " + "; ".join(f"{k} {spread(v)}" for k, v in t.items()))
+    notes.append(load_note())
+    if args.profile:
+        notes += layer_profile(config, x, y, **({"batches": len(x) // batch} if profile_whole_epoch else {}))
+    print_table(title, rows, notes)
