@@ -135,17 +135,16 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
         # Until the checkpoint is written, a further Ctrl-C only says "already stopping".
         report.close()
         path = run.directory.save(trainer, "last.npz")
-        _err(f"{stop.signal_name}: stopped at epoch {trainer.epoch + 1}, step {trainer.step}; "
+        _err(f"{stop.signal_name}: stopped in epoch {trainer.epoch + 1} after {trainer.step} steps; "
              f"checkpoint written to {path}")
         again = ["backprop", "train", str(config)] + [f"--set={item}" for item in overrides]
         _err("resume with: " + shlex.join(again + ["--resume", str(path)]))
-        for signum in previous:                # the work is saved: let nothing cut the exit short
-            signal.signal(signum, signal.SIG_IGN)
+        previous = dict.fromkeys(previous, signal.SIG_IGN)   # the work is saved: let nothing cut the exit short
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     rows = {name: evaluate(trainer.model, trainer.criterion, ds.x, ds.y)
             for name, ds in (("train", data.train), ("validation", data.val), ("test", data.test)) if ds is not None}
     _print_results(console, trainer, rows, run.directory)

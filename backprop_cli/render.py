@@ -72,17 +72,16 @@ class TrainingReport(Callback):
             self._row(record)
 
     def on_epoch_begin(self, trainer, epoch, batches):
-        self._loss_sum, self._seen, self._started = 0.0, 0, time.perf_counter()
+        self._seen, self._started = 0, time.perf_counter()
         if self.progress is not None:
             self._task = self.progress.add_task("", total=batches, epoch=f"{epoch + 1}/{self.total_epochs}",
                                                 loss="-", rate="-")
 
     def on_batch_end(self, trainer, batch, loss, samples):
-        self._loss_sum += loss * samples
         self._seen += samples
         if self.progress is not None:
             elapsed = max(time.perf_counter() - self._started, 1e-9)
-            self.progress.update(self._task, completed=batch + 1, loss=f"{self._loss_sum / self._seen:.4f}",
+            self.progress.update(self._task, completed=batch + 1, loss=f"{trainer.running_loss:.4f}",
                                  rate=f"{self._seen / elapsed:,.0f}")
 
     def on_epoch_end(self, trainer, record):

@@ -155,6 +155,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.stop_requested: str | None = None     # set (e.g. by a signal handler) to stop after this step
         self.last_grad_norm: float | None = None
+        self.running_loss: float | None = None     # the epoch's loss per sample so far
         self._resume: Position | None = None      # where an interrupted epoch goes on
 
     @property
@@ -167,6 +168,10 @@ class Trainer:
             y_val: np.ndarray | None = None, *, epochs: int) -> list[dict]:
         """Train until ``epochs`` epochs are complete (counting those already done) or early stopping.
 
+        Without validation data a ``val_*`` monitor falls back to ``train_loss`` (mode min). When early
+        stopping ends the run, the model is given the best weights (after ``on_train_end``, which sees
+        the final state); the optimizer keeps its last state.
+
         Raises :class:`Interrupted` when ``stop_requested`` is set, after a complete step, and
         :class:`~backprop_cli.errors.TrainingError` on a non-finite loss or gradient.
         """
@@ -174,6 +179,8 @@ class Trainer:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         if len(x) == 0:
             raise ValueError("no training samples")
+        if (x_val is None or not len(x_val)) and self.monitor.startswith("val_"):
+            self.monitor, self.mode = "train_loss", "min"
         self.stop_reason = None
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -200,7 +207,10 @@ class Trainer:
     def _run_epoch(self, x: np.ndarray, y: np.ndarray) -> dict:
         n, bs = len(x), self.batch_size
         batches = math.ceil(n / bs)
-        pos, self._resume = self._resume or Position(self.rng.permutation(n) if self.shuffle else np.arange(n), 0), None
+        pos = self._resume
+        if pos is None:
+            pos = Position(self.rng.permutation(n) if self.shuffle else np.arange(n), batch=0)
+        self._resume = None
         if len(pos.perm) != n or not 0 <= pos.batch < batches:
             raise ValueError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
                              f"but the data has {n} samples in {batches} batches")
@@ -218,6 +228,7 @@ class Trainer:
             loss = self._train_step(x[idx], y[idx], b, grads, flat_grads)
             loss_sum += _sample_sum(self.criterion, loss, len(idx))
             seen += len(idx)
+            self.running_loss = loss_sum / seen
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, loss, len(idx))
             if self.stop_requested and b + 1 < batches:
@@ -236,12 +247,13 @@ class Trainer:
             self._non_finite("loss", batch)
         grad_output = criterion.backward(output, yb)
         model.backward_parameters(xb, grad_output, accumulate=False)   # zero_grad_parameters + backward
-        if self.clip_value is not None:
-            clip_grad_value(grads, self.clip_value)
+        finite = True
+        if self.clip_value is not None:         # clipping would turn an inf into +-clip_value: look first
+            finite = math.isfinite(clip_grad_value(grads, self.clip_value))
         if self.clip_norm is not None:
             self.last_grad_norm = clip_grad_norm(grads, self.clip_norm)
-            finite = math.isfinite(self.last_grad_norm)
-        else:
+            finite = finite and math.isfinite(self.last_grad_norm)
+        elif finite:
             finite = _all_finite(flat_grads)
         if not finite:
             self._non_finite("gradient", batch)
@@ -251,7 +263,7 @@ class Trainer:
 
     def _non_finite(self, what: str, batch: int) -> None:
         where = first_non_finite(self.model) or ("the criterion" if what == "loss" else "a parameter gradient")
-        raise TrainingError(f"non-finite {what} at epoch {self.epoch + 1}, step {batch + 1} "
+        raise TrainingError(f"non-finite {what} at epoch {self.epoch + 1}, batch {batch + 1} "
                             f"(first non-finite: {where}); lower the learning rate or clip gradients",
                             where="training")
 

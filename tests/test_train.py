@@ -82,12 +82,12 @@ def test_early_stopping_restores_the_best_weights():
         assert np.array_equal(value, seen[0][name]), name
 
 
-def test_non_finite_loss_names_epoch_step_and_layer():
+def test_non_finite_loss_names_epoch_batch_and_layer():
     x, y = blobs(32)
     x[20, 0] = np.nan                    # sample 20 lands in the second batch (no shuffle)
     trainer = make()
     trainer.shuffle = False
-    with pytest.raises(TrainingError, match=r"non-finite loss at epoch 1, step 2 .*layer 0 \(Linear\) output"):
+    with pytest.raises(TrainingError, match=r"non-finite loss at epoch 1, batch 2 .*layer 0 \(Linear\) output"):
         trainer.fit(x, y, epochs=1)
 
 
@@ -250,3 +250,32 @@ def test_checkpoint_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "c.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_infinite_gradient_is_caught_even_when_clipping_by_value():
+    class InfiniteGradient(nn.MSECriterion):
+        def update_grad_input(self, output, target):
+            return np.full_like(output, np.inf)
+
+    model = nn.Sequential(nn.Linear(2, 1, rng=0))
+    trainer = Trainer(model, InfiniteGradient(), SGD(*model.parameters(), lr=0.1), clip_value=5.0)
+    x = np.ones((8, 2), np.float32)
+    with pytest.raises(TrainingError, match="non-finite gradient at epoch 1, batch 1"):
+        trainer.fit(x, np.zeros((8, 1), np.float32), epochs=1)
+
+
+def test_without_validation_data_the_training_loss_is_monitored():
+    x, y = blobs()
+    trainer = make()
+    trainer.early_stopping = EarlyStopping(patience=100)
+    trainer.fit(x, y, epochs=3)
+    assert (trainer.monitor, trainer.mode) == ("train_loss", "min") and trainer.best_epoch is not None
+
+
+def test_output_shape_leaves_the_model_as_it_was():
+    model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.BatchNormalization(3), nn.ReLU())
+    x = np.ones((5, 2), np.float32)
+    model.forward(x)
+    assert model.output_shape((2,)) == (3,) and model.layer_shapes((2,)) == [(3,), (3,), (3,)]
+    assert model.training and model.output.shape == (5, 3)
+    model.backward(x, np.ones((5, 3), np.float32))          # the caches still belong to x

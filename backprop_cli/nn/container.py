@@ -49,8 +49,7 @@ class Sequential(Module):
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         """The per-sample output shape after each layer (``backprop summary`` prints them)."""
-        self.output_shape(input_shape)
-        return [tuple(layer.output.shape[1:]) for layer in self.layers]
+        return [tuple(layer.output.shape[1:]) for layer in self.probe(input_shape).layers]
 
     def add(self, module: Module) -> Sequential:
         """Append a module (Torch7 ``add``); returns self so calls chain."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from copy import deepcopy
 
 import numpy as np
 
@@ -200,14 +201,16 @@ class Module(ABC):
             param -= learning_rate * grad
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The per-sample output shape for per-sample ``input_shape``, from a zeros batch of 2 run in
-        evaluation mode (so BatchNorm's running statistics are untouched)."""
-        was_training = self.training
-        self.evaluate()
-        try:
-            return tuple(self.forward(np.zeros((2, *input_shape), dtype=self.dtype or DEFAULT_DTYPE)).shape[1:])
-        finally:
-            self.train(was_training)
+        """The per-sample output shape for per-sample ``input_shape``: a zeros batch of 2 through a
+        copy in evaluation mode, so nothing of this module (caches, running statistics) changes."""
+        return tuple(self.probe(input_shape).output.shape[1:])
+
+    def probe(self, input_shape: tuple[int, ...]) -> Module:
+        """A copy of this module, in evaluation mode, after a forward of a zeros batch of 2 shaped
+        ``(2, *input_shape)``: every layer's ``output`` tells its shape."""
+        copy = deepcopy(self).evaluate()
+        copy.forward(np.zeros((2, *input_shape), dtype=self.dtype or DEFAULT_DTYPE))
+        return copy
 
     # ----------------------------------------------------------------- mode and dtype
     def train(self, mode: bool = True) -> Module:

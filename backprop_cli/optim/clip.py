@@ -1,7 +1,8 @@
 """Gradient clipping, applied in place between ``backward`` and ``optimizer.step()``.
 
 Both functions return the size of the gradients *before* clipping, for logging and for spotting a
-non-finite gradient (``math.isfinite(norm)``); a non-finite gradient is left as it is.
+non-finite gradient (``math.isfinite(norm)``). ``clip_grad_norm`` leaves non-finite gradients as
+they are; ``clip_grad_value`` clamps an inf to the bound (NaN stays), so check what it returns.
 """
 
 from __future__ import annotations
