@@ -15,10 +15,10 @@ import inspect
 
 import numpy as np
 
-from .config import INFERRED, Config, LayerSpec
-from .errors import ConfigError
+from .config import Config
+from .config_layers import INFERRED, LayerSpec
+from .errors import ConfigError, shape_str
 from .nn import CRITERIONS, MODULES, Criterion, Module, Sequential
-from .nn.module import shape_str
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
 
 PROBE_BATCH = 2
@@ -117,10 +117,6 @@ def build_schedule(config: Config) -> Schedule:
     section = config.schedule
     skip = ("name", "warmup_epochs", "warmup_start_factor")
     kwargs = {name: getattr(section, name) for name in type(section).model_fields if name not in skip}
-    if kwargs.get("t_max", 0) is None:
-        kwargs["t_max"] = config.training.epochs
-    if kwargs.get("mode") == "auto":
-        kwargs["mode"] = resolve_monitor(config)[1]
     try:
         schedule = SCHEDULES[section.name](config.optimizer.lr, **kwargs)
         if section.warmup_epochs > 0:
@@ -128,14 +124,3 @@ def build_schedule(config: Config) -> Schedule:
     except (ValueError, TypeError) as err:
         raise config.error("schedule", str(err)) from None
     return schedule
-
-
-def criterion_task(config: Config) -> str:
-    """``classification``, ``regression`` or ``binary``: the task the criterion's targets imply."""
-    return getattr(CRITERIONS[config.criterion.name], "task", "regression")
-
-
-def resolve_monitor(config: Config) -> tuple[str, str]:
-    """``(metric, mode)`` for checkpoints and early stopping, e.g. ``("val_accuracy", "max")``
-    (resolved when the config was validated)."""
-    return config.training.monitor, config.training.mode

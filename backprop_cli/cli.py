@@ -7,7 +7,9 @@ imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
 import shlex
 import signal
@@ -63,13 +65,7 @@ def _edge(command):
         from .errors import BackpropError
         try:
             return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except BackpropError as err:
-            if _state["debug"]:
-                raise
-            _fail(str(err))
-        except (ValueError, TypeError) as err:
+        except (BackpropError, ValueError, TypeError) as err:
             if _state["debug"]:
                 raise
             _fail(str(err))
@@ -166,7 +162,8 @@ def _print_results(console, trainer, rows, run) -> None:
     console.print(results_table(rows, title=f"after epoch {trainer.epoch} ({reason})"))
     if trainer.best_epoch is not None:
         console.print(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
-    for name in ("last.npz", "best.npz", "metrics.csv", "config.yaml"):
+    from .experiment import RUN_FILES
+    for name in RUN_FILES:
         if (run.path / name).exists():
             console.print(f"wrote {run.path / name}")
 
@@ -215,7 +212,9 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
 
     restored = restore(checkpoint)
     header, rows = prediction_rows(restored, read_features(restored, data), str(data))
-    text = "\n".join(",".join(r) for r in [header] + rows) + "\n"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])     # quotes a class named "a, b"
+    text = buffer.getvalue()
     if out is None:
         sys.stdout.write(text)
     else:
@@ -249,11 +248,8 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
         results = [r for _, run in library_cases() for r in run(eps=eps, tol=tol)]
         title = "gradcheck: every module and criterion in the library"
     else:
-        from .config import load_config
-        from .experiment import build, load_data
-        cfg = load_config(config, _overrides(set_, None))
-        data = load_data(cfg, splits=("train",))
-        model, criterion = build(cfg, data.input_shape)
+        from .experiment import prepare
+        cfg, data, model, criterion = prepare(config, _overrides(set_, None))
         results = check_model(model, criterion, data.train.x[:batch], data.train.y[:batch], eps=eps, tol=tol,
                               max_checks=max_checks)
         title = f"gradcheck: {cfg.name} on {min(batch, len(data.train.x))} samples (float64)"
@@ -272,13 +268,10 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML 
 
     Example: backprop summary configs/digits_cnn.yaml
     """
-    from .config import load_config
-    from .experiment import build, load_data
+    from .experiment import prepare
     from .render import make_console, shape_text, summary_table
 
-    cfg = load_config(config, _overrides(set_, None))
-    data = load_data(cfg, splits=("train",))
-    model, _ = build(cfg, data.input_shape)
+    cfg, data, model, _ = prepare(config, _overrides(set_, None))
     rows = [("", "input", shape_text(data.input_shape), 0)]
     rows += [(str(i), layer.one_line(), shape_text(shape), layer.num_parameters())
              for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape)))]
@@ -307,16 +300,13 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
 
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """
-    from .config import load_config
-    from .experiment import build, load_data
+    from .experiment import prepare
     from .profile import time_layers
     from .render import make_console, timing_table
 
     if batches < 1:
         raise typer.BadParameter("--batches must be >= 1")
-    cfg = load_config(config, _overrides(set_, None))
-    data = load_data(cfg, splits=("train",))
-    model, criterion = build(cfg, data.input_shape)
+    cfg, data, model, criterion = prepare(config, _overrides(set_, None))
     rows = time_layers(model, criterion, data.train.x, data.train.y, batches=batches,
                        batch_size=cfg.training.batch_size)
     make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes"))

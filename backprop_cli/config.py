@@ -32,15 +32,15 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 
 from .config_keys import apply_override, pydantic_problems
-from .config_layers import INFERRED, CriterionSpec, LayerSpec, ModelSpec
+from .config_layers import CriterionSpec, ModelSpec
 from .config_yaml import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
 from .data.load import infer_format
 from .errors import ConfigError, DataError
 from .nn import CRITERIONS
 
-#: What other modules take from here; INFERRED and LayerSpec are config_layers' (build.py uses them).
-__all__ = ["INFERRED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "LayerSpec", "config_from_dict",
-           "config_schema", "load_config", "monitor_for"]
+#: What other modules take from here.
+__all__ = ["OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "config_from_dict", "config_schema", "load_config",
+           "monitor_for"]
 
 
 # =========================================================================== value types

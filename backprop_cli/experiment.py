@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .build import build_criterion, build_model, build_optimizer, build_schedule, criterion_task, resolve_monitor
+from .build import build_criterion, build_model, build_optimizer, build_schedule
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint, save_checkpoint
-from .config import Config, config_from_dict
+from .config import Config, config_from_dict, load_config
 from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, train_val_split
 from .errors import CheckpointError, ConfigError, DataError
 from .nn.container import Sequential
@@ -45,13 +45,13 @@ def read_split(config: Config, which: str, task: str, classes: list[str] | None)
     path = getattr(d, which)
     if path is None:
         return None
-    return load_dataset(path, labels=getattr(d, f"{which}_labels"), format=None if d.format == "auto" else d.format,
-                        task=task, label_column=d.label_column, header=d.header, classes=classes)
+    return load_dataset(path, labels=getattr(d, f"{which}_labels"), format=d.format, task=task,
+                        label_column=d.label_column, header=d.header, classes=classes)
 
 
 def load_data(config: Config, *, splits=("train", "validation", "test")) -> Data:
     """Read the datasets, split off validation if asked, fit the normaliser on training data only."""
-    task = criterion_task(config)
+    task = config.data.task
     train = read_split(config, "train", task, None)
     classes = train.classes
     val = read_split(config, "validation", task, classes) if "validation" in splits else None
@@ -76,6 +76,14 @@ def build(config: Config, input_shape: tuple[int, ...]):
     return model, build_criterion(config, dtype)
 
 
+def prepare(path: str | Path, overrides=()) -> tuple[Config, Data, Sequential, Criterion]:
+    """The config at ``path``, its training data, and its model and criterion (for gradcheck,
+    summary and time, which need no validation or test data)."""
+    config = load_config(path, overrides)
+    data = load_data(config, splits=("train",))
+    return (config, data, *build(config, data.input_shape))
+
+
 def check_output(config: Config, model: Sequential, data: Data) -> None:
     """The model must give one score per class (classification) or the target's width (otherwise)."""
     out = model.output_shape(data.input_shape)
@@ -93,7 +101,7 @@ def check_output(config: Config, model: Sequential, data: Data) -> None:
 def make_trainer(config: Config, model: Sequential, criterion: Criterion, callbacks: list[Callback] = ()) -> Trainer:
     """A trainer for ``config`` (without validation data the monitored metric is the training loss)."""
     t = config.training
-    monitor, mode = resolve_monitor(config)
+    monitor, mode = t.monitor, t.mode
     params, grads = model.parameters()
     early = EarlyStopping(t.early_stopping.patience, t.early_stopping.min_delta) if t.early_stopping else None
     return Trainer(model, criterion, build_optimizer(config, params, grads), build_schedule(config),
@@ -107,9 +115,8 @@ def save(path: str | Path, trainer: Trainer, config: Config, data: Data) -> None
     """Write ``trainer``'s whole state with the config, normaliser and class names (atomically)."""
     meta, arrays = trainer.state_dict()
     meta.update(config=config.dump(), classes=data.classes, task=data.task, input_shape=list(data.input_shape),
-                backprop_version=__version__,
-                normalizer={k: v for k, v in data.normalizer.state_dict().items() if not isinstance(v, np.ndarray)})
-    arrays.update({f"norm.{k}": v for k, v in data.normalizer.state_dict().items() if isinstance(v, np.ndarray)})
+                backprop_version=__version__)
+    arrays.update({f"norm.{k}": v for k, v in data.normalizer.state_dict().items()})
     save_checkpoint(path, meta, arrays)
 
 
@@ -142,10 +149,8 @@ def restore(path: str | Path) -> Restored:
     input_shape = tuple(int(s) for s in meta["input_shape"])
     model, criterion = build(config, input_shape)
     model.load_state_dict(check_weights(ckpt, model.state_dict()))
-    norm_state = dict(meta.get("normalizer") or {})
-    norm_state.update(ckpt.group("norm"))
     try:
-        normalizer = Normalizer.from_state(norm_state)
+        normalizer = Normalizer.from_state(ckpt.group("norm"))
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"normalisation statistics unreadable: {err}", file=ckpt.path, where="norm") from None
     return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)

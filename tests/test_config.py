@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from backprop_cli.build import (build_criterion, build_model, build_optimizer, build_schedule,
-                                criterion_task, resolve_monitor)
+from backprop_cli.build import (build_criterion, build_model, build_optimizer, build_schedule)
 from backprop_cli.config import (OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, Config, config_from_dict,
                                  config_schema, load_config)
 from backprop_cli.errors import ConfigError
@@ -314,12 +313,12 @@ def test_criterion_optimizer_schedule_and_monitor(tmp_path):
     config = load_config(write(tmp_path, FULL, "configs/full.yaml"))
     model = build_model(config, (1, 28, 28), rng(), np.float64)
     criterion = build_criterion(config, np.float64)
-    assert criterion.weights.dtype == np.float64 and criterion_task(config) == "classification"
+    assert criterion.weights.dtype == np.float64 and config.data.task == "classification"
     optimizer = build_optimizer(config, *model.parameters())
     assert isinstance(optimizer, Adam) and optimizer.lr == 0.001
     schedule = build_schedule(config)
     assert isinstance(schedule, Warmup) and isinstance(schedule.inner, CosineLR) and schedule.inner.t_max == 2
-    assert resolve_monitor(config) == ("val_accuracy", "max")
+    assert (config.training.monitor, config.training.mode) == ("val_accuracy", "max")
     plain = load_config(write(tmp_path, BASE))
     assert isinstance(build_optimizer(plain, *build_model(plain, (64,), rng()).parameters()), SGD)
 
