@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nn.loss import BCEWithLogitsCriterion, ClassNLLCriterion
+from .nn.functional import sigmoid, softmax
+from .nn.loss import ClassNLLCriterion
 from .nn.module import Criterion
 
 
@@ -26,14 +27,10 @@ def probabilities(output: np.ndarray, criterion: Criterion) -> np.ndarray:
     * ``BCEWithLogitsCriterion`` takes logits: ``p = sigmoid(output)``; ``BCECriterion`` probabilities.
     """
     if criterion.task == "binary":
-        if isinstance(criterion, BCEWithLogitsCriterion):
-            e = np.exp(-np.abs(output))
-            return np.where(output >= 0, 1 / (1 + e), e / (1 + e))
-        return output
+        return sigmoid(output) if criterion.logits else output
     if isinstance(criterion, ClassNLLCriterion):
         return np.exp(output)
-    z = np.exp(output - output.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    return softmax(output)
 
 
 def confusion_matrix(target: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

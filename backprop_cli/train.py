@@ -76,7 +76,7 @@ def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, 
     classifiers, MSE and MAE for regression). Restores the model's mode afterwards."""
     was_training = model.training
     model.evaluate()
-    task, logits = criterion.task, getattr(criterion, "logits", False)
+    task, logits = criterion.task, criterion.logits
     n, loss_sum, correct, se, ae = len(x), 0.0, 0, 0.0, 0.0
     try:
         for start in range(0, n, batch_size):

@@ -15,26 +15,35 @@ from .module import Criterion, Module, ShapeError
 from .normalization import BatchNormalization, Dropout, SpatialBatchNormalization
 from .pooling import SpatialAveragePooling, SpatialMaxPooling, TemporalMaxPooling
 
-# PyTorch spellings of the same classes.
-Conv1d, Conv2d = TemporalConvolution, SpatialConvolution
-MaxPool1d, MaxPool2d, AvgPool2d = TemporalMaxPooling, SpatialMaxPooling, SpatialAveragePooling
-BatchNorm1d, BatchNorm2d = BatchNormalization, SpatialBatchNormalization
-Softmax, LogSoftmax, Softplus = SoftMax, LogSoftMax, SoftPlus
-MSELoss, NLLLoss, CrossEntropyLoss = MSECriterion, ClassNLLCriterion, CrossEntropyCriterion
-BCELoss, BCEWithLogitsLoss, L1Loss = BCECriterion, BCEWithLogitsCriterion, AbsCriterion
-SmoothL1Loss, MultiMarginLoss = SmoothL1Criterion, MultiMarginCriterion
-
-_MODULE_NAMES = """Linear Identity Reshape View Flatten ReLU LeakyReLU ELU Tanh Sigmoid SoftPlus Softplus
-SoftMax Softmax LogSoftMax LogSoftmax Dropout BatchNormalization BatchNorm1d SpatialBatchNormalization
-BatchNorm2d TemporalConvolution Conv1d SpatialConvolution Conv2d TemporalMaxPooling MaxPool1d
-SpatialMaxPooling MaxPool2d SpatialAveragePooling AvgPool2d Sequential Residual""".split()
-_CRITERION_NAMES = """MSECriterion MSELoss ClassNLLCriterion NLLLoss CrossEntropyCriterion CrossEntropyLoss
-BCECriterion BCELoss BCEWithLogitsCriterion BCEWithLogitsLoss AbsCriterion L1Loss SmoothL1Criterion
-SmoothL1Loss MultiMarginCriterion MultiMarginLoss""".split()
-
 #: Every accepted layer name (Torch7 and PyTorch spellings) -> class.
-MODULES: dict[str, type[Module]] = {name: globals()[name] for name in _MODULE_NAMES}
-#: Every accepted criterion name -> class.
-CRITERIONS: dict[str, type[Criterion]] = {name: globals()[name] for name in _CRITERION_NAMES}
+MODULES: dict[str, type[Module]] = {
+    "Sequential": Sequential, "Residual": Residual,
+    "Linear": Linear, "Identity": Identity, "Reshape": Reshape, "View": View, "Flatten": Flatten,
+    "ReLU": ReLU, "LeakyReLU": LeakyReLU, "ELU": ELU, "Tanh": Tanh, "Sigmoid": Sigmoid,
+    "SoftPlus": SoftPlus, "Softplus": SoftPlus, "SoftMax": SoftMax, "Softmax": SoftMax,
+    "LogSoftMax": LogSoftMax, "LogSoftmax": LogSoftMax,
+    "Dropout": Dropout, "BatchNormalization": BatchNormalization, "BatchNorm1d": BatchNormalization,
+    "SpatialBatchNormalization": SpatialBatchNormalization, "BatchNorm2d": SpatialBatchNormalization,
+    "TemporalConvolution": TemporalConvolution, "Conv1d": TemporalConvolution,
+    "SpatialConvolution": SpatialConvolution, "Conv2d": SpatialConvolution,
+    "TemporalMaxPooling": TemporalMaxPooling, "MaxPool1d": TemporalMaxPooling,
+    "SpatialMaxPooling": SpatialMaxPooling, "MaxPool2d": SpatialMaxPooling,
+    "SpatialAveragePooling": SpatialAveragePooling, "AvgPool2d": SpatialAveragePooling,
+}
 
-__all__ = ["Module", "Criterion", "ShapeError", "MODULES", "CRITERIONS", *_MODULE_NAMES, *_CRITERION_NAMES]
+#: Every accepted criterion name -> class.
+CRITERIONS: dict[str, type[Criterion]] = {
+    "MSECriterion": MSECriterion, "MSELoss": MSECriterion,
+    "ClassNLLCriterion": ClassNLLCriterion, "NLLLoss": ClassNLLCriterion,
+    "CrossEntropyCriterion": CrossEntropyCriterion, "CrossEntropyLoss": CrossEntropyCriterion,
+    "BCECriterion": BCECriterion, "BCELoss": BCECriterion,
+    "BCEWithLogitsCriterion": BCEWithLogitsCriterion, "BCEWithLogitsLoss": BCEWithLogitsCriterion,
+    "AbsCriterion": AbsCriterion, "L1Loss": AbsCriterion,
+    "SmoothL1Criterion": SmoothL1Criterion, "SmoothL1Loss": SmoothL1Criterion,
+    "MultiMarginCriterion": MultiMarginCriterion, "MultiMarginLoss": MultiMarginCriterion,
+}
+
+# The PyTorch spellings as attributes too: ``nn.Conv2d is nn.SpatialConvolution``.
+globals().update({name: cls for name, cls in {**MODULES, **CRITERIONS}.items() if name not in globals()})
+
+__all__ = ["Module", "Criterion", "ShapeError", "MODULES", "CRITERIONS", *MODULES, *CRITERIONS]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .functional import log_softmax, sigmoid, softmax
 from .module import ANY_RANK, CLASS_RANKS, Module, check_array
 
 
@@ -82,9 +83,7 @@ class Sigmoid(Module):
     """``y = 1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
 
     def update_output(self, input):
-        _float("Sigmoid", input)
-        e = np.exp(-np.abs(input))                     # in (0, 1]: never overflows
-        return np.where(input >= 0, 1 / (1 + e), e / (1 + e))
+        return sigmoid(_float("Sigmoid", input))
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output * y * (1 - y)``."""
@@ -107,9 +106,7 @@ class SoftPlus(Module):
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output * sigmoid(beta * x)`` (1 past the threshold)."""
         bx = input * input.dtype.type(self.beta)
-        e = np.exp(-np.abs(bx))
-        sig = np.where(bx >= 0, 1 / (1 + e), e / (1 + e))
-        return np.where(bx > self.threshold, grad_output, grad_output * sig)
+        return np.where(bx > self.threshold, grad_output, grad_output * sigmoid(bx))
 
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -122,11 +119,7 @@ class SoftMax(Module):
     """
 
     def update_output(self, input):
-        check_array("SoftMax", input, CLASS_RANKS, "(N, C, ...)")
-        z = input - input.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
+        return softmax(check_array("SoftMax", input, CLASS_RANKS, "(N, C, ...)"))
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = y * (grad_output - sum_j grad_output_j * y_j)``."""
@@ -141,10 +134,7 @@ class LogSoftMax(Module):
     """
 
     def update_output(self, input):
-        check_array("LogSoftMax", input, CLASS_RANKS, "(N, C, ...)")
-        z = input - input.max(axis=1, keepdims=True)
-        z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return z
+        return log_softmax(check_array("LogSoftMax", input, CLASS_RANKS, "(N, C, ...)"))
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output - exp(y) * sum_j grad_output_j``."""

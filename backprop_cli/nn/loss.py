@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .functional import log_softmax, sigmoid, softmax
 from .module import ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, Criterion, ShapeError, check_array, shape_str
 
 
@@ -282,39 +283,20 @@ class CrossEntropyCriterion(_ClassCriterion):
 
     Computed from ``x - max x``, so logits of +-1000 give a finite loss and gradient. Mean divides by
     ``sum_i w[t_i]`` (``N`` without weights); ``ignore_index`` works as in ClassNLLCriterion.
-    ``backward`` reuses the softmax of the last ``forward`` when given equal logits (a copy is kept
-    to compare with, so an array modified in place in between is recomputed, not trusted).
     Shape: output ``(N, C)`` with target ``(N,)``, or ``(N, C, d1, ...)`` with target ``(N, d1, ...)``.
     Example: ``Sequential(Linear(784, 10))`` trained with ``CrossEntropyCriterion()`` on raw scores.
     """
 
-    def __init__(self, weights=None, reduction: str = "mean", ignore_index: int | None = None) -> None:
-        super().__init__(weights, reduction, ignore_index)
-        self._softmax_of: np.ndarray | None = None
-        self._softmax: np.ndarray | None = None
-
     def update_output(self, output, target):
         target = self._target(output, target)
-        x = _flat_classes(output)
-        z = x - x.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        s = e.sum(axis=1)
+        logp = log_softmax(_flat_classes(output))
         t, w = self._target_weights(target, output.dtype)
-        logp_t = z[np.arange(x.shape[0]), t] - np.log(s)
-        e /= s[:, None]
-        self._softmax_of, self._softmax = output.copy(), e
-        return -float(np.sum(w * logp_t, dtype=np.float64)) / self._denominator(w)
+        return -float(np.sum(w * logp[np.arange(len(t)), t], dtype=np.float64)) / self._denominator(w)
 
     def update_grad_input(self, output, target):
         """``grad_input = (softmax(x) - onehot(t)) * w[t_i] / denominator``."""
         target = self._target(output, target)
-        cached = self._softmax_of
-        if cached is not None and cached.shape == output.shape and np.array_equal(cached, output):
-            p = self._softmax
-        else:
-            x = _flat_classes(output)
-            p = np.exp(x - x.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
+        p = softmax(_flat_classes(output))
         t, w = self._target_weights(target, output.dtype)
         coef = w * (1.0 / self._denominator(w))
         g = p * coef[:, None]
@@ -454,8 +436,7 @@ class BCEWithLogitsCriterion(_ElementwiseCriterion):
     def update_grad_input(self, output, target):
         """``grad_input = w * ((1 + (pw - 1) t) * sigmoid(x) - pw * t) / n`` (``sigmoid(x) - t`` without pw)."""
         target, pw, w = self._checked(output, target)
-        e = np.exp(-np.abs(output))
-        sig = np.where(output >= 0, 1 / (1 + e), e / (1 + e))
+        sig = sigmoid(output)
         g = sig - target if pw is None else (1 + (pw - 1) * target) * sig - pw * target
         g *= self._scale(output)
         return g if w is None else g * w

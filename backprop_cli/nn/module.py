@@ -295,8 +295,11 @@ class Criterion(ABC):
     summed per-element (or per-sample) loss by the count each subclass documents; ``"sum"`` does not.
     """
 
-    #: ``"classification"`` for criterions whose targets are class indices, else ``"regression"``.
+    #: ``"classification"`` (targets are class indices), ``"binary"`` (0/1 targets shaped like the
+    #: output) or ``"regression"``.
     task = "regression"
+    #: True when the output it takes is a raw score (a logit), not a probability.
+    logits = False
 
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in ("mean", "sum"):
