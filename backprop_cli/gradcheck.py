@@ -15,7 +15,8 @@ gradient disagrees with them with probability one). An entry passes when its rel
 Non-differentiable points (ReLU at 0, a tie in a max-pool window) are detected, not guessed: where
 the two one-sided differences disagree by more than ``kink_tol`` the coordinate is skipped and counted.
 Random layers are checked with their noise held fixed (``Dropout.hold_mask``). The checker also
-verifies that ``acc_grad_parameters`` accumulates and honours ``scale``.
+verifies that ``acc_grad_parameters`` accumulates and honours ``scale``, and that the engine's
+``backward_parameters(..., accumulate=False)`` sets the same gradients.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def check_module(module: Module, input: np.ndarray, *, name: str | None = None, 
                                 numeric, int(kinks.sum()), tol))
     if named:
         results.append(check_accumulation(m, x, name=name, rng=rng, tol=tol))
+        results.append(check_parameter_pass(m, x, name=name, rng=rng, tol=tol))
     return results
 
 
@@ -159,6 +161,26 @@ def check_accumulation(module: Module, input: np.ndarray, *, name: str | None = 
     actual = np.concatenate([grad.ravel() for grad in grads] + [gi_s.ravel()])
     abs_err, rel_err, ok = _errors(actual, expected, tol)
     return TensorCheck(name, f"accumulate (scale={scale})", expected.size, expected.size, 0,
+                       float(abs_err.max()), float(rel_err.max()), (), bool(ok.all()))
+
+
+def check_parameter_pass(module: Module, input: np.ndarray, *, name: str | None = None, scale: float = 0.5,
+                         tol: float = 1e-6, rng=None) -> TensorCheck:
+    """The engine's step, ``backward_parameters(..., accumulate=False)`` over stale gradients, must set
+    exactly the gradients ``zero_grad_parameters()`` + ``backward`` give."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    out = module.forward(input)
+    g = rng.standard_normal(out.shape)
+    module.zero_grad_parameters()
+    module.backward(input, g, scale)
+    expected = np.concatenate([grad.ravel().copy() for grad in module.parameters()[1]])
+    for grad in module.parameters()[1]:
+        grad.fill(7.0)                                   # stale values that must be overwritten
+    module.forward(input)
+    module.backward_parameters(input, g, scale, accumulate=False)
+    actual = np.concatenate([grad.ravel() for grad in module.parameters()[1]])
+    abs_err, rel_err, ok = _errors(actual, expected, tol)
+    return TensorCheck(name or type(module).__name__, "backward_parameters", expected.size, expected.size, 0,
                        float(abs_err.max()), float(rel_err.max()), (), bool(ok.all()))
 
 

@@ -51,7 +51,15 @@ class LeakyGradReLU(nn.ReLU):
         return grad_output * np.where(input > 0, 1.0, 0.1)
 
 
+class StaleLinear(nn.Linear):
+    """A wrong fast path: the engine's overwriting pass adds to stale gradients instead."""
+
+    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
+        self.acc_grad_parameters(input, grad_output, scale)
+
+
 @pytest.mark.parametrize("module, width, failing_tensor", [
+    (StaleLinear(3, 2, rng=0), 3, "backward_parameters"),
     (TransposedLinear(4, 4, rng=0), 4, "weight"),
     (OverwritingLinear(3, 2, rng=0), 3, "accumulate (scale=0.5)"),
     (LeakyGradReLU(), 4, "input"),

@@ -19,9 +19,9 @@ def _may_have_parameters(module: Module) -> bool:
     return bool(module._params) or bool(module.children())
 
 
-def _backward_setting(layer: Module, input, grad_output, scale) -> np.ndarray:
+def _backward_overwriting(layer: Module, input, grad_output, scale) -> np.ndarray:
     """``layer.zero_grad_parameters()`` then ``layer.backward(...)``; a leaf does it as
-    ``update_grad_input`` and a setting ``backward_parameters``, which may skip the zeroing."""
+    ``update_grad_input`` and an overwriting ``backward_parameters``, which may skip the zeroing."""
     if layer.children():
         layer.zero_grad_parameters()
         return layer.backward(input, grad_output, scale)
@@ -102,7 +102,7 @@ class Sequential(Module):
                 elif accumulate or not _may_have_parameters(layer):
                     g = layer.backward(layer_input, g, scale)
                 else:
-                    g = _backward_setting(layer, layer_input, g, scale)
+                    g = _backward_overwriting(layer, layer_input, g, scale)
             except (ValueError, TypeError) as err:
                 raise _in_layer(i, layer, err) from None
         for layer in layers[:first]:

@@ -29,7 +29,7 @@ class Linear(Module):
         self.has_bias = bias
         if bias:
             self.add_parameter("bias", init_bias(init, out_features, in_features, rng, dtype))
-        self._gw: np.ndarray | None = None          # scratch for one batch's weight gradient
+        self._gw: tuple | None = None               # scratch for one batch's (weight, bias) gradients
 
     def update_output(self, input):
         check_array("Linear", input, 2, f"(N, {self.in_features})")
@@ -48,40 +48,40 @@ class Linear(Module):
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
         """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``."""
         self._check_grad_output(input, grad_output)
-        gw = self._scratch(np.result_type(grad_output, input))
-        np.matmul(grad_output.T, input, out=gw)
-        if scale != 1.0:
-            gw *= scale
-        self._grads["weight"] += gw
-        if self.has_bias:
-            gb = grad_output.sum(axis=0)
-            if scale != 1.0:
-                gb *= scale
-            self._grads["bias"] += gb
-
-    def _scratch(self, dtype) -> np.ndarray:
-        """A ``(out, in)`` array for the weight gradient of one batch, kept from call to call: a fresh
-        one would cost an allocation (and, this large, page faults) every step."""
-        buf = self._gw
-        if buf is None or buf.dtype != dtype:
-            buf = self._gw = np.empty((self.out_features, self.in_features), dtype)
-        return buf
+        weight, bias = self._scratch(np.result_type(grad_output, input))
+        self._write_grads(input, grad_output, scale, weight, bias)
+        self._grads["weight"] += weight
+        if bias is not None:
+            self._grads["bias"] += bias
 
     def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
-        """With ``accumulate=False``, ``grad_weight = scale * grad_output.T @ input`` is written
-        straight into the gradient (no zeroing, no temporary), ``grad_bias = scale * grad_output.sum(0)``."""
-        gw = self._grads["weight"]
-        if accumulate or not input.dtype == grad_output.dtype == gw.dtype:
+        """With ``accumulate=False`` the gradients are written straight into place (no zeroing pass,
+        no temporary), by the same formulas as :meth:`acc_grad_parameters`."""
+        weight = self._grads["weight"]
+        if accumulate or not input.dtype == grad_output.dtype == weight.dtype:
             return super().backward_parameters(input, grad_output, scale, accumulate=accumulate)
         self._check_grad_output(input, grad_output)
         self.grad_input = None
-        np.matmul(grad_output.T, input, out=gw)
+        self._write_grads(input, grad_output, scale, weight, self._grads.get("bias"))
+
+    @staticmethod
+    def _write_grads(input, grad_output, scale, weight_out, bias_out) -> None:
+        """``weight_out = scale * grad_output.T @ input``; ``bias_out = scale * grad_output.sum(0)``."""
+        np.matmul(grad_output.T, input, out=weight_out)
         if scale != 1.0:
-            gw *= scale
-        if self.has_bias:
-            gb = np.add.reduce(grad_output, axis=0, out=self._grads["bias"])   # np.sum, minus its wrapper
+            weight_out *= scale
+        if bias_out is not None:
+            np.add.reduce(grad_output, axis=0, out=bias_out)        # np.sum, without its wrapper
             if scale != 1.0:
-                gb *= scale
+                bias_out *= scale
+
+    def _scratch(self, dtype) -> tuple[np.ndarray, np.ndarray | None]:
+        """Arrays for one batch's weight and bias gradients, kept from call to call: fresh ones would
+        cost an allocation (and, this large, page faults) every step."""
+        if self._gw is None or self._gw[0].dtype != dtype:
+            self._gw = (np.empty((self.out_features, self.in_features), dtype),
+                        np.empty(self.out_features, dtype) if self.has_bias else None)
+        return self._gw
 
     def _check_grad_output(self, input, grad_output):
         if grad_output.shape != (input.shape[0], self.out_features):
