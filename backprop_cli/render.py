@@ -89,28 +89,28 @@ class TrainingReport(Callback):
             self.progress.remove_task(self._task)
             self._row(record)
             return
+        line = "  ".join(f"{name} {value}" for name, value in self._cells(record) if value != "-")
+        self.console.print(line + ("  *best" if record.get("best") else ""))
+
+    def _cells(self, record) -> list[tuple[str, str]]:
+        """``(name, text)`` of one epoch, for a plain line or a table row alike."""
         metric = val_metric(record)
-        parts = [f"epoch {record['epoch']}/{self.total_epochs}", f"train_loss {fmt(record['train_loss'])}"]
-        if "val_loss" in record:
-            parts.append(f"val_loss {fmt(record['val_loss'])}")
+        cells = [("epoch", f"{record['epoch']}/{self.total_epochs}"), ("train_loss", fmt(record["train_loss"])),
+                 ("val_loss", fmt(record.get("val_loss")))]
         if metric:
-            parts.append(f"{metric} {fmt(record[metric], metric)}")
-        parts += [f"lr {fmt(record['lr'], 'lr')}", f"time {fmt(record['seconds'], 'seconds')}"]
-        self.console.print("  ".join(parts) + ("  *best" if record.get("best") else ""))
+            cells.append((metric, fmt(record[metric], metric)))
+        return cells + [("lr", fmt(record["lr"], "lr")), ("time", fmt(record["seconds"], "seconds"))]
 
     def _row(self, record):
-        table = self.table
-        metric = val_metric(record)
-        if not table.columns:
-            for name in ["epoch", "train loss", "val loss", f"val {METRIC_LABELS[metric[4:]]}" if metric else None,
-                         "lr", "time", ""]:
-                if name is not None:
-                    table.add_column(name, justify="right")
-        cells = [f"{record['epoch']}/{self.total_epochs}", fmt(record["train_loss"]), fmt(record.get("val_loss"))]
-        if metric:
-            cells.append(fmt(record[metric], metric))
-        cells += [fmt(record["lr"], "lr"), fmt(record["seconds"], "seconds"), "*" if record.get("best") else ""]
-        table.add_row(*cells)
+        cells = self._cells(record)
+        if not self.table.columns:
+            for name, _ in cells:
+                label = name.replace("_", " ")
+                for long, short in METRIC_LABELS.items():
+                    label = label.replace(long, short)
+                self.table.add_column(label, justify="right")
+            self.table.add_column("")
+        self.table.add_row(*(text for _, text in cells), "*" if record.get("best") else "")
 
     def close(self) -> None:
         if self.live is not None:
