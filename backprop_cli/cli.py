@@ -109,7 +109,7 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
     from .config import load_config
-    from .experiment import start_run
+    from .run import start_run
     from .render import TrainingReport, make_console, plain_output
     from .train import Interrupted, evaluate
 
@@ -162,7 +162,7 @@ def _print_results(console, trainer, rows, run) -> None:
     console.print(results_table(rows, title=f"after epoch {trainer.epoch} ({reason})"))
     if trainer.best_epoch is not None:
         console.print(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
-    from .experiment import RUN_FILES
+    from .run import RUN_FILES
     for name in RUN_FILES:
         if (run.path / name).exists():
             console.print(f"wrote {run.path / name}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from .build import build_criterion, build_model, build_optimizer, build_schedule
-from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
 from .config import Config, config_from_dict, load_config
 from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, train_val_split
 from .errors import CheckpointError, ConfigError, DataError
@@ -156,82 +156,6 @@ def restore(path: str | Path) -> Restored:
     return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)
 
 
-#: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
-RESUMABLE_CHANGES = ("training.epochs", "training.checkpoint_every", "output")
-
-
-@dataclass
-class Run:
-    """Everything ``train`` needs: the config, its data, the model, a trainer (positioned where a
-    resumed run stopped) and the run directory that writes its files."""
-
-    config: Config
-    data: Data
-    trainer: Trainer
-    directory: RunDirectory
-
-
-def start_run(config: Config, *, out: str | Path | None = None, resume: str | Path | None = None,
-              force: bool = False) -> Run:
-    """Set up a run, new or resumed, refusing to overwrite another run's results unless ``force``.
-
-    A resumed run must use the config it was trained with; only :data:`RESUMABLE_CHANGES` may differ
-    (every other difference is listed in one error).
-    """
-    ckpt = load_checkpoint(resume) if resume is not None else None
-    if ckpt is not None:
-        _check_same_config(config, ckpt)
-    path = Path(out or (Path(resume).parent if resume is not None else config.run_dir))
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path} is a file; expected a directory for the run", where="--out")
-    data = load_data(config)
-    model, criterion = build(config, data.input_shape)
-    check_output(config, model, data)
-    directory = RunDirectory(path, config, data)
-    trainer = make_trainer(config, model, criterion)
-    resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
-    if directory.existing() and not force and not resuming_here:
-        hint = f", or --resume {path / 'last.npz'} to continue" if (path / "last.npz").exists() else ""
-        raise ConfigError(f"{path} already holds {', '.join(directory.existing())}; pass --force to overwrite "
-                          f"or --out DIR for a new run{hint}", where="--out")
-    if ckpt is not None:
-        check_weights(ckpt, model.state_dict())
-        for group in ("best", "optim"):
-            _check_finite(ckpt, group)
-        try:
-            trainer.load_state_dict(ckpt.meta, ckpt.arrays)
-        except KeyError as err:
-            raise CheckpointError(f"cannot resume from it: entry {err} is missing", file=ckpt.path) from None
-        except (ValueError, TypeError) as err:
-            raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
-    return Run(config, data, trainer, directory)
-
-
-def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
-    stored = ckpt.meta.get("config")
-    if not isinstance(stored, dict):
-        raise CheckpointError("it holds no config to resume", file=ckpt.path, where="meta.config")
-    mine, theirs = _flatten(config.dump()), _flatten(stored)
-    changed = [f"{key} is {theirs.get(key)!r} in the checkpoint, {mine.get(key)!r} here"
-               for key in sorted(set(mine) | set(theirs))
-               if mine.get(key) != theirs.get(key) and not key.startswith(RESUMABLE_CHANGES)]
-    if changed:
-        raise ConfigError("the config differs from the run being resumed (only training.epochs, "
-                          "training.checkpoint_every and output may change): " + "; ".join(changed), where="--resume")
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): value}
-
-
-def _check_finite(ckpt: Checkpoint, group: str) -> None:
-    bad = [name for name, a in ckpt.group(group).items() if a.dtype.kind == "f" and not np.all(np.isfinite(a))]
-    if bad:
-        raise CheckpointError("; ".join(f"{group}.{name}: holds non-finite values" for name in bad), file=ckpt.path)
-
-
 def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:
     """Labelled data to score: ``path`` read the way the training data was, else the config's test set."""
     cfg = restored.config
@@ -322,57 +246,3 @@ def prediction_rows(restored: Restored, x: np.ndarray, source: str) -> tuple[lis
         header = ["index"] + (["prediction"] if flat.shape[1] == 1 else [f"prediction_{j}" for j in range(flat.shape[1])])
         rows = [[str(i)] + numbers(row) for i, row in enumerate(flat)]
     return header, rows
-
-
-# ---------------------------------------------------------------------------- the run directory
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml")
-
-
-class RunDirectory(Callback):
-    """Writes a run's files as epochs end: ``metrics.csv`` (every epoch), ``last.npz`` (every
-    ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the monitored metric improves).
-    Every write is atomic."""
-
-    def __init__(self, path: Path, config: Config, data: Data) -> None:
-        self.path, self.config, self.data = Path(path), config, data
-        self.every = config.training.checkpoint_every
-        self.written: set[str] = set()
-
-    def existing(self) -> list[str]:
-        """The results already in the directory (a lone config.yaml is not one)."""
-        return [name for name in RUN_FILES if name != "config.yaml" and (self.path / name).exists()]
-
-    def start(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        text = yaml_dump(self.config.dump())
-        atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
-
-    def on_epoch_end(self, trainer, record):
-        self.write_metrics(trainer.history)
-        if record.get("best"):
-            self.save(trainer, "best.npz")
-        if trainer.epoch % self.every == 0:
-            self.save(trainer, "last.npz")
-
-    def on_train_end(self, trainer, reason):
-        self.save(trainer, "last.npz")
-
-    def save(self, trainer: Trainer, name: str) -> Path:
-        save(self.path / name, trainer, self.config, self.data)
-        self.written.add(name)
-        return self.path / name
-
-    def write_metrics(self, history: list[dict]) -> None:
-        columns = ["epoch", "train_loss"]
-        for record in history:
-            columns += [k for k in record if k.startswith("val_") and k not in columns]
-        columns += ["lr", "seconds", "samples_per_sec"]
-        lines = [",".join(columns)]
-        lines += [",".join("" if r.get(c) is None else f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
-                           for c in columns) for r in history]
-        atomic_write(self.path / "metrics.csv", lambda f: f.write(("\n".join(lines) + "\n").encode()))
-
-
-def yaml_dump(data: dict) -> str:
-    import yaml
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

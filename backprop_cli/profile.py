@@ -22,7 +22,8 @@ def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.nd
                 batches: int = 20, batch_size: int = 32, warmup: int = 2) -> list[LayerTime]:
     """Mean forward and backward milliseconds per layer (and for the criterion) over ``batches``
     training steps on consecutive slices of ``(x, y)``, after ``warmup`` untimed ones. No update is
-    applied, so the weights are unchanged."""
+    applied, so the weights are unchanged (BatchNorm's running statistics do move). Each layer's
+    backward includes its ``dLoss/dInput``, which training skips for the first layer with weights."""
     layers = model.layers
     fwd, bwd = np.zeros(len(layers) + 1), np.zeros(len(layers) + 1)
     model.train()

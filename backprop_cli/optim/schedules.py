@@ -5,7 +5,7 @@ A schedule is a function of the 0-based epoch plus explicit state; the engine dr
     for epoch in range(start_epoch, epochs):
         optimizer.lr = schedule.lr_at(epoch)
         ...train one epoch, evaluate...
-        schedule.observe(epoch, val_metric)   # only ReduceLROnPlateau uses the metric
+        schedule.observe(epoch, metric)       # the monitored metric; only ReduceLROnPlateau uses it
 
 Every schedule except ReduceLROnPlateau is a pure function of the epoch (its ``state_dict`` is
 empty); the plateau schedule's state is a few numbers. ``state_dict()`` is a flat dict of numbers,
@@ -48,8 +48,8 @@ class Schedule(ABC):
         """The learning rate at a validated epoch."""
 
     def observe(self, epoch: int, metric: float | None) -> None:
-        """Called at the end of each epoch with the monitored validation metric (None when there
-        is no validation set). Only :class:`ReduceLROnPlateau` uses it."""
+        """Called at the end of each epoch with the monitored metric (``val_loss``, ``val_accuracy``,
+        or ``train_loss`` without validation data). Only :class:`ReduceLROnPlateau` uses it."""
 
     def state_dict(self) -> dict[str, int | float]:
         """A flat dict of numbers; empty for the schedules that are pure functions of the epoch."""
@@ -207,7 +207,7 @@ class ReduceLROnPlateau(Schedule):
     def observe(self, epoch: int, metric: float | None) -> None:
         epoch = check_int("ReduceLROnPlateau", "epoch", epoch, 0)
         if metric is None:
-            raise ValueError(f"ReduceLROnPlateau needs a validation metric at the end of every epoch; "
+            raise ValueError(f"ReduceLROnPlateau needs the monitored metric at the end of every epoch; "
                              f"epoch {epoch} had none")
         if isinstance(metric, bool) or not isinstance(metric, Real):
             raise TypeError(f"ReduceLROnPlateau: metric must be a number, got {type(metric).__name__}")
