@@ -117,7 +117,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"format version {version} is not supported (this backprop reads {FORMAT_VERSION})",
                               file=path, where="format_version")
     try:
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        raw = arrays.pop("meta")
+        meta = json.loads(str(raw) if raw.dtype.kind == "U" else raw.tobytes().decode())   # text, or UTF-8 bytes
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"meta is not valid JSON: {err}", file=path, where="meta") from None
     if not isinstance(meta, dict):

@@ -3,6 +3,8 @@ and ``gradcheck`` share. No terminal output here; the CLI renders what these fun
 
 from __future__ import annotations
 
+import csv
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,13 +191,21 @@ def read_features(restored: Restored, path: str | Path) -> np.ndarray:
             if "x" not in archive.files:
                 raise DataError("no array 'x' in the archive", file=str(path))
             return archive["x"].astype(np.float32)
-    try:
-        unlabelled = load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header)
-        if unlabelled.x.shape[1:] == restored.input_shape:
-            return unlabelled.x
-    except DataError:
-        pass
-    return read_eval_data(restored, path).x
+    features, width = int(np.prod(restored.input_shape)), _csv_width(path)
+    if width == features:
+        return load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header).x
+    if width == features + 1:
+        return read_eval_data(restored, path).x
+    raise DataError(f"{width} columns, but the model takes {features} features (and optionally the label column)",
+                    file=str(path), line=1)
+
+
+def _csv_width(path: str | Path) -> int:
+    """The number of cells in the first row of a CSV (or TSV) file, gzipped or not."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    delimiter = "\t" if str(path).removesuffix(".gz").endswith(".tsv") else ","
+    with opener(path, "rt", newline="") as f:
+        return len(next(csv.reader(f, delimiter=delimiter), []))
 
 
 def model_inputs(restored: Restored, x: np.ndarray, source: str) -> np.ndarray:

@@ -270,3 +270,14 @@ def test_an_early_stopped_run_has_nothing_left_to_resume(project):
     assert last.meta["stop_reason"] == "early stopping" and last.meta["epoch"] == 2
     again = invoke("train", "tiny.yaml", "--resume", "runs/tiny/last.npz")
     assert again.exit_code == 0 and "stopped early" in again.stdout and "nothing to do" in again.stdout
+
+
+def test_predict_names_a_csv_of_the_wrong_width(project):
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    (project / "wide.csv").write_text("1,2,3,4,5,6\n")
+    result = invoke("predict", "runs/tiny/last.npz", "wide.csv")
+    assert result.exit_code == 1
+    assert "wide.csv:1: 6 columns, but the model takes 4 features (and optionally the label column)" in result.stderr
+    (project / "unlabelled.csv").write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    rows = invoke("predict", "runs/tiny/last.npz", "unlabelled.csv").stdout.splitlines()
+    assert rows[0].startswith("index,predicted,p_setosa") and len(rows) == 3
