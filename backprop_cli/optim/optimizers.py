@@ -114,6 +114,16 @@ def _with_l2(p: np.ndarray, g: np.ndarray, weight_decay: float, out: np.ndarray)
     return out
 
 
+def _adaptive_step(p: np.ndarray, numerator: np.ndarray, second_moment: np.ndarray, eps: float,
+                   step_size: float, tmp: np.ndarray) -> None:
+    """``p -= step_size * numerator / (sqrt(second_moment) + eps)``, through the scratch ``tmp``."""
+    np.sqrt(second_moment, out=tmp)
+    tmp += eps
+    np.divide(numerator, tmp, out=tmp)
+    tmp *= step_size
+    p -= tmp
+
+
 def read_number(state: Mapping, key: str, problems: list[str], *, integer: bool,
                 low: float | None = None, finite: bool = True) -> int | float | None:
     """``state[key]`` as a Python int or float, else None with the problem appended to ``problems``.
@@ -349,11 +359,7 @@ class Adam(Optimizer):
             np.multiply(g, g, out=tmp)
             tmp *= 1.0 - beta2
             v += tmp
-            np.sqrt(v, out=tmp)                                # w -= step_size * m / (sqrt(v) + eps_hat)
-            tmp += eps_hat
-            np.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p -= tmp
+            _adaptive_step(p, m, v, eps_hat, step_size, tmp)   # w -= step_size * m / (sqrt(v) + eps_hat)
 
 
 class AdamW(Adam):
@@ -476,11 +482,7 @@ class Adagrad(Optimizer):
                 g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
             np.multiply(g, g, out=tmp)                         # sum = sum + g**2
             acc += tmp
-            np.sqrt(acc, out=tmp)                              # w -= clr * g / (sqrt(sum) + eps)
-            tmp += eps
-            np.divide(g, tmp, out=tmp)
-            tmp *= clr
-            p -= tmp
+            _adaptive_step(p, g, acc, eps, clr, tmp)           # w -= clr * g / (sqrt(sum) + eps)
 
 
 #: Config name -> optimizer class.
