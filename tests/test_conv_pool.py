@@ -296,6 +296,14 @@ def test_max_pooling_ties_go_to_the_first_and_overlaps_accumulate():
     pool.forward(x)
     gx = pool.backward(x, np.array([[[[3.0, 5.0]]]]))
     np.testing.assert_array_equal(gx, [[[[3, 0, 5, 0], [0, 0, 0, 0]]]])
+    # maxima on the anti-diagonal: the first in row-major order wins (row 0, column 1), as in PyTorch,
+    # although the column-first stage alone would prefer column 0
+    x = np.array([[[[0.0, 5.0], [5.0, 0.0]]]])
+    np.testing.assert_array_equal(pool.forward(x), [[[[5.0]]]])
+    np.testing.assert_array_equal(pool.backward(x, np.array([[[[7.0]]]])), [[[[0, 7], [0, 0]]]])
+    x = np.array([[[[1.0, 2.0, 9.0], [9.0, 0.0, 9.0], [3.0, 9.0, 4.0]]]])   # three offsets per axis
+    np.testing.assert_array_equal(SpatialMaxPooling(3).backward(x, np.ones((1, 1, 1, 1))),
+                                  [[[[0, 0, 1], [0, 0, 0], [0, 0, 0]]]])
     pool1d = TemporalMaxPooling(3, stride=1)
     x = np.array([[[0.0, 5.0, 1.0, 2.0]]])
     np.testing.assert_array_equal(pool1d.forward(x), [[[5.0, 5.0]]])

@@ -121,9 +121,9 @@ def _band(weight: np.ndarray, bias: np.ndarray | None, g: _Geometry) -> np.ndarr
 def _unband(grad_band: np.ndarray, out_c: int, in_c: int, g: _Geometry):
     """``(dW, dbias)`` from ``dT``: ``dW[o, c, i, j] = sum_b dT[(o, b), (c, j, i + s_h*b)]``.
 
-    ``dbias`` comes from the last column, and is None when ``dT`` has none.
+    ``dbias`` comes from the last column, and is None when ``dT`` has none. ``dT`` may be any
+    strided view (a transposed product, say).
     """
-    grad_band = np.ascontiguousarray(grad_band)
     grad_weight = _band_diagonals(grad_band, out_c, in_c, g).sum(axis=-1)
     if grad_band.shape[1] == in_c * g.kw * g.span:
         return grad_weight, None
@@ -270,7 +270,8 @@ class _Convolution(Module):
             lowered = self._cache["lowered"]
         else:
             lowered = _lower(self._as_2d(input), g, ones=self.has_bias)
-        grad_weight, grad_bias = _unband(rows @ lowered.T, self.out_channels, self.in_channels, g)
+        # dT = dY @ X.T, computed as (X @ dY.T).T: the same products, laid out so BLAS runs them 10-20% faster
+        grad_weight, grad_bias = _unband((lowered @ rows.T).T, self.out_channels, self.in_channels, g)
         if scale != 1.0:
             grad_weight *= scale
         self._grads["weight"] += grad_weight.reshape(self._grads["weight"].shape)

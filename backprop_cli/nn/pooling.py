@@ -1,18 +1,18 @@
 """Pooling: the max or the mean of each window, channel by channel. No parameters.
 
-Windows are read as strided views, one per kernel offset ``(i, j)``::
+Both are separable, so they are taken one spatial axis at a time, the last axis first::
 
-    xpad[:, :, i : i + s_h*(H_out - 1) + 1 : s_h,  j : j + s_w*(W_out - 1) + 1 : s_w]
+    max_{i,j} xpad[s_h*r + i, s_w*x + j] = max_i ( max_j xpad[s_h*r + i, s_w*x + j] )
 
-is the ``(N, C, H_out, W_out)`` array of the value at offset ``(i, j)`` of every window. Forward
-combines the kh*kw views and backward adds into them, so the Python loop runs over kernel offsets
-only, never over samples or pixels; overlapping windows (stride < kernel) accumulate correctly.
+A stage along an axis with kernel ``k`` and stride ``s`` combines ``k`` strided views of its input,
+view ``q`` being ``a[..., q : q + s*(out - 1) + 1 : s, ...]``: the value at offset ``q`` of every
+window along that axis. A 2-D window is thus read as ``kh + kw`` views instead of ``kh * kw``, and
+the Python loops run over kernel offsets only, never over samples or pixels. Backward undoes the
+stages in reverse, writing (or, where windows overlap, adding) the gradient into the same views.
 Output sizes round down: ``H_out = (H + 2*padding - kh) // s_h + 1``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -68,59 +68,84 @@ class _Pooling(Module):
     def _inner(self, padded_shape) -> tuple[slice, ...]:
         return (slice(None), slice(None)) + tuple(slice(p, n - p) for p, n in zip(self.padding, padded_shape[2:]))
 
-    def _windows(self, array: np.ndarray, out_size: tuple[int, ...]) -> Iterator[tuple[int, np.ndarray]]:
-        """``(q, view)`` for each kernel offset, ``q`` counting offsets in row-major order."""
-        offsets = np.ndindex(*self.kernel_size)
-        for q, offset in enumerate(offsets):
-            yield q, array[(slice(None), slice(None)) + tuple(
-                slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, self.stride, out_size))]
+    def _views(self, array: np.ndarray, axis: int, out: int) -> list[np.ndarray]:
+        """The ``k`` strided views of ``array`` along spatial ``axis``: view ``q`` holds, for each of
+        the ``out`` windows along it, the value at the window's offset ``q``."""
+        k, s = self.kernel_size[axis], self.stride[axis]
+        lead = (slice(None),) * (axis + 2)
+        return [array[lead + (slice(q, q + s * (out - 1) + 1, s),)] for q in range(k)]
 
-    @property
-    def _overlapping(self) -> bool:
-        return any(s < k for s, k in zip(self.stride, self.kernel_size))
+    def _route(self, grad: np.ndarray, axis: int, size: int, winner: np.ndarray | None = None) -> np.ndarray:
+        """Undo one stage: an array ``size`` long along ``axis`` whose view ``q`` receives ``grad``,
+        only where offset ``q`` won when ``winner`` is given (max), everywhere when not (mean).
+        Overlapping windows add up; positions no window reaches get zero."""
+        k, s = self.kernel_size[axis], self.stride[axis]
+        out = grad.shape[axis + 2]
+        shape = grad.shape[:axis + 2] + (size,) + grad.shape[axis + 3:]
+        exact = s == k and size == k * out      # every position in exactly one window: no zero fill
+        routed = np.empty(shape, grad.dtype) if exact else np.zeros(shape, grad.dtype)
+        for q, view in enumerate(self._views(routed, axis, out)):
+            if winner is None:
+                mask = None
+            elif winner.dtype == np.bool_:      # two offsets: winner says "offset 1 won"
+                mask = winner if q else ~winner
+            else:
+                mask = winner == q
+            if s < k:
+                view += grad if mask is None else grad * mask
+            elif mask is None:
+                view[...] = grad
+            else:
+                np.multiply(grad, mask, out=view)
+        return routed
 
-    def _grad_buffer(self, padded_shape: tuple[int, ...], dtype) -> np.ndarray:
-        """Zeros, or uninitialised when the windows tile the padded input exactly (each value is
-        then written once by the backward loop)."""
-        exact = self.stride == self.kernel_size and all(
-            n % k == 0 for n, k in zip(padded_shape[2:], self.kernel_size))
-        return np.empty(padded_shape, dtype) if exact else np.zeros(padded_shape, dtype)
+    def _padded_size(self, input: np.ndarray) -> tuple[int, ...]:
+        return tuple(n + 2 * p for n, p in zip(input.shape[2:], self.padding))
 
 
 class _MaxPooling(_Pooling):
-    """Max over each window; forward remembers which offset won, backward sends the gradient there."""
+    """Max over each window; forward remembers which offset won each stage, backward routes there.
+
+    Each stage keeps the first offset reaching its max, so a window's winner is the first of its
+    maxima in row-major order (the first row holding the max, then the first column in that row),
+    as in Torch7 and PyTorch.
+    """
 
     def update_output(self, input):
         out_size = self._out_size(input)
-        padded = self._pad(input, -np.inf)
-        count = int(np.prod(self.kernel_size))
-        best = index = None
-        for q, view in self._windows(padded, out_size):
-            if q == 0:
-                best = view.copy()
-                index = np.zeros(best.shape, dtype=np.uint8 if count <= 256 else np.int32)
-                continue
-            better = view > best     # strict: on ties the first offset keeps the gradient
-            np.maximum(best, view, out=best)
-            index += better * (q - index)    # index = q where better; masked writes are ~10x slower
-        self._input, self._argmax = input, index
-        return best
+        best = self._pad(input, -np.inf)
+        self._winners = []
+        for axis in reversed(range(self.dims)):
+            best, winner = self._stage_max(best, axis, out_size[axis])
+            self._winners.insert(0, winner)
+        self._input = input
+        return best if best.base is None else best.copy()     # never a view of the input
 
     def update_grad_input(self, input, grad_output):
         """``grad_input[window's argmax] += grad_output`` (one winner per window, ties to the first)."""
         self._check_grad_output(input, grad_output)
         if self._input is not input:
             self.update_output(input)
-        out_size = grad_output.shape[2:]
-        padded_shape = input.shape[:2] + tuple(s + 2 * p for s, p in zip(input.shape[2:], self.padding))
-        grad = self._grad_buffer(padded_shape, grad_output.dtype)
-        for q, view in self._windows(grad, out_size):
-            routed = grad_output * (self._argmax == q)
-            if self._overlapping:
-                view += routed
-            else:
-                view[...] = routed
-        return np.ascontiguousarray(grad[self._inner(padded_shape)])
+        grad = grad_output
+        for axis, size in enumerate(self._padded_size(input)):
+            grad = self._route(grad, axis, size, self._winners[axis])
+        return np.ascontiguousarray(grad[self._inner(grad.shape)])
+
+    def _stage_max(self, x: np.ndarray, axis: int, out: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(best, winner)``: the max over the window along ``axis`` and the first offset reaching it
+        (a bool "offset 1 won" for two offsets, an offset index for more, None for one)."""
+        views = self._views(x, axis, out)
+        if len(views) == 1:
+            return views[0], None
+        winner = np.greater(views[1], views[0])      # strict: on ties the earlier offset keeps it
+        best = np.maximum(views[0], views[1])
+        if len(views) > 2:
+            winner = winner.astype(np.uint8 if len(views) <= 256 else np.int32)
+            for q, view in enumerate(views[2:], start=2):
+                better = np.greater(view, best)
+                np.maximum(best, view, out=best)
+                np.maximum(winner, better * winner.dtype.type(q), out=winner)   # q grows: the last better wins
+        return best, winner
 
 
 class TemporalMaxPooling(_MaxPooling):
@@ -166,12 +191,11 @@ class SpatialAveragePooling(_Pooling):
 
     def update_output(self, input):
         out_size = self._out_size(input)
-        padded = self._pad(input, 0)
-        total = None
-        for q, view in self._windows(padded, out_size):
-            if q == 0:
-                total = view.copy()
-            else:
+        total = self._pad(input, 0)
+        for axis in reversed(range(self.dims)):
+            views = self._views(total, axis, out_size[axis])
+            total = views[0].copy()
+            for view in views[1:]:
                 total += view
         total *= total.dtype.type(1 / np.prod(self.kernel_size))
         return total
@@ -179,12 +203,7 @@ class SpatialAveragePooling(_Pooling):
     def update_grad_input(self, input, grad_output):
         """``grad_input[each window] += grad_output / (kh*kw)``."""
         self._check_grad_output(input, grad_output)
-        share = grad_output * grad_output.dtype.type(1 / np.prod(self.kernel_size))
-        padded_shape = input.shape[:2] + tuple(s + 2 * p for s, p in zip(input.shape[2:], self.padding))
-        grad = self._grad_buffer(padded_shape, grad_output.dtype)
-        for _, view in self._windows(grad, share.shape[2:]):
-            if self._overlapping:
-                view += share
-            else:
-                view[...] = share
-        return np.ascontiguousarray(grad[self._inner(padded_shape)])
+        grad = grad_output * grad_output.dtype.type(1 / np.prod(self.kernel_size))
+        for axis, size in enumerate(self._padded_size(input)):
+            grad = self._route(grad, axis, size)
+        return np.ascontiguousarray(grad[self._inner(grad.shape)])
