@@ -10,15 +10,20 @@ of a whole output row. For a tile of ``B`` output rows, the ``U = s_h*(B-1) + kh
 it become one block of ``X``, and the kernel becomes a banded matrix ``T`` whose row ``(o, b)`` holds
 ``W[o]`` shifted down by ``s_h*b`` rows. One matrix product gives every output::
 
-    X[(c, j, u), (n, t, x)] = xpad[n, c, s_h*B*t + u, s_w*x + j]          0 <= u < U
-    T[(o, b), (c, j, u)]    = W[o, c, u - s_h*b, j]    (0 outside the band 0 <= u - s_h*b < kh)
+    X[(j, c, u), (n, t, x)] = xpad[n, c, s_h*B*t + u, s_w*x + j]          0 <= u < U
+    T[(o, b), (j, c, u)]    = W[o, c, u - s_h*b, j]    (0 outside the band 0 <= u - s_h*b < kh)
     Y = T @ X,              Y[(o, b), (n, t, x)] = y[n, o, B*t + b, x]
 
 A last row of ones in ``X`` and a column of biases in ``T`` add the bias in the same product.
 ``B = 1`` is im2col; taller tiles trade multiplications by zero (``T`` is banded) for fewer copies,
-and ``_tile_height`` picks ``B``. Backward reuses both matrices: ``dX = T.T @ dY`` is added back into
-the input one kernel column at a time, and the bands of ``dT = dY @ X.T`` sum to ``dW`` (its last
-column to ``dbias``).
+and ``_tile_height`` picks ``B``. Backward reuses both matrices. The bands of ``dT = dY @ X.T`` sum
+to ``dW`` (its last column to ``dbias``). ``dX = T.T @ dY`` must be added back where ``X`` was read
+from, and each entry lands on input column ``w = s_w*x + j``: that scatter along a row is a linear
+map, so it is one more (small, batched) product with the 0/1 matrix ``S[(x, j), w] = [w == s_w*x + j]``::
+
+    G[(n, t), (c, u), w] = sum_{x, j} dX.T[(n, t), (x, j), (c, u)] * S[(x, j), w]
+
+after which the rows of overlapping tiles are added up, whole rows at a time.
 """
 
 from __future__ import annotations
@@ -84,14 +89,14 @@ class _Geometry:
 
 # ----------------------------------------------------------------------------- the array steps
 def _lower(x: np.ndarray, g: _Geometry, ones: bool) -> np.ndarray:
-    """``X``, shaped ``(C*kw*U [+ 1], N*tiles*out_w)``; the optional last row of ones carries the bias."""
+    """``X``, shaped ``(kw*C*U [+ 1], N*tiles*out_w)``; the optional last row of ones carries the bias."""
     n, c = x.shape[:2]
     bottom = g.padded_height - g.height - g.ph
     if g.ph or g.pw or bottom:
         x = np.pad(x, ((0, 0), (0, 0), (g.ph, bottom), (g.pw, g.pw)))
     s_n, s_c, s_h, s_w = x.strides
-    windows = as_strided(x, (c, g.kw, g.span, n, g.tiles, g.out_w),
-                         (s_c, s_w, s_h, s_n, g.sh * g.tile * s_h, g.sw * s_w), writeable=False)
+    windows = as_strided(x, (g.kw, c, g.span, n, g.tiles, g.out_w),
+                         (s_w, s_c, s_h, s_n, g.sh * g.tile * s_h, g.sw * s_w), writeable=False)
     k = c * g.kw * g.span
     lowered = np.empty((k + ones, n * g.tiles * g.out_w), dtype=x.dtype)
     np.copyto(lowered[:k].reshape(windows.shape), windows)
@@ -101,14 +106,14 @@ def _lower(x: np.ndarray, g: _Geometry, ones: bool) -> np.ndarray:
 
 
 def _band_diagonals(band: np.ndarray, out_c: int, in_c: int, g: _Geometry) -> np.ndarray:
-    """The view ``d[o, c, i, j, b] = band[(o, b), (c, j, i + s_h*b)]``: where ``W[o, c, i, j]`` sits."""
+    """The view ``d[o, c, i, j, b] = band[(o, b), (j, c, i + s_h*b)]``: where ``W[o, c, i, j]`` sits."""
     row, col = band.strides
     return as_strided(band, (out_c, in_c, g.kh, g.kw, g.tile),
-                      (g.tile * row, g.kw * g.span * col, col, g.span * col, row + g.sh * col))
+                      (g.tile * row, g.span * col, col, in_c * g.span * col, row + g.sh * col))
 
 
 def _band(weight: np.ndarray, bias: np.ndarray | None, g: _Geometry) -> np.ndarray:
-    """``T``, shaped ``(O*B, C*kw*U [+ 1])``; the optional last column holds the bias."""
+    """``T``, shaped ``(O*B, kw*C*U [+ 1])``; the optional last column holds the bias."""
     out_c, in_c = weight.shape[:2]
     k = in_c * g.kw * g.span
     band = np.zeros((out_c * g.tile, k + (bias is not None)), dtype=weight.dtype)
@@ -119,7 +124,7 @@ def _band(weight: np.ndarray, bias: np.ndarray | None, g: _Geometry) -> np.ndarr
 
 
 def _unband(grad_band: np.ndarray, out_c: int, in_c: int, g: _Geometry):
-    """``(dW, dbias)`` from ``dT``: ``dW[o, c, i, j] = sum_b dT[(o, b), (c, j, i + s_h*b)]``.
+    """``(dW, dbias)`` from ``dT``: ``dW[o, c, i, j] = sum_b dT[(o, b), (j, c, i + s_h*b)]``.
 
     ``dbias`` comes from the last column, and is None when ``dT`` has none. ``dT`` may be any
     strided view (a transposed product, say).
@@ -130,24 +135,40 @@ def _unband(grad_band: np.ndarray, out_c: int, in_c: int, g: _Geometry):
     return grad_weight, grad_band[:, -1].reshape(out_c, g.tile).sum(axis=1)
 
 
-def _unlower(grad_lowered: np.ndarray, n: int, c: int, g: _Geometry) -> np.ndarray:
+@lru_cache(maxsize=64)
+def _column_scatter(g: _Geometry, dtype: np.dtype) -> np.ndarray:
+    """``S[(x, j), w] = 1 if w == s_w*x + j else 0``, shaped ``(out_w*kw, padded width)``."""
+    scatter = np.zeros((g.out_w, g.kw, g.width + 2 * g.pw), dtype=dtype)
+    x, j = np.indices((g.out_w, g.kw))
+    scatter[x, j, g.sw * x + j] = 1
+    scatter.flags.writeable = False             # shared by every call with this geometry
+    return scatter.reshape(g.out_w * g.kw, -1)
+
+
+def _unlower(grad_lowered_t: np.ndarray, n: int, c: int, g: _Geometry) -> np.ndarray:
     """Add each entry of ``dX`` back where :func:`_lower` read it; returns ``dLoss/dx``, unpadded.
 
-    One strided add over the whole batch per kernel column ``j`` (two when tiles overlap).
+    Takes ``dX.T``, shaped ``(N*tiles*out_w, kw*C*U)``. Columns first, by the product with ``S``
+    (exact sums of the same terms, in another order; a non-finite entry makes its whole row so);
+    then rows, one strided add per block of ``s_h*B`` rows when tiles overlap.
     """
-    pieces = grad_lowered.reshape(c, g.kw, g.span, n, g.tiles, g.out_w)
-    # Tiles start every s_h*B rows, so a block of s_h*B rows holds each tile's rows without overlap.
-    block = g.sh * g.tile if g.tiles > 1 else g.span
-    blocks = -(-g.span // block)
-    height = max(g.padded_height, (blocks + g.tiles - 1) * block)
-    grad = np.zeros((n, c, height, g.width + 2 * g.pw), dtype=grad_lowered.dtype)
-    s_n, s_c, s_h, s_w = grad.strides
-    for j in range(g.kw):
+    width = g.width + 2 * g.pw
+    pieces = grad_lowered_t.reshape(n * g.tiles, g.out_w * g.kw, c * g.span)
+    rows = np.matmul(pieces.transpose(0, 2, 1), _column_scatter(g, pieces.dtype))
+    rows = rows.reshape(n, g.tiles, c, g.span, width)       # rows[n, t, c, u, w] goes to row s_h*B*t + u
+    if g.tiles == 1 and g.span == g.padded_height:
+        grad = rows.reshape(n, c, g.span, width)
+    else:
+        # Tiles start every s_h*B rows, so a block of s_h*B rows holds each tile's rows without overlap.
+        block = g.sh * g.tile if g.tiles > 1 else g.span
+        blocks = -(-g.span // block)
+        height = max(g.padded_height, (blocks + g.tiles - 1) * block)
+        grad = np.zeros((n, c, height, width), dtype=rows.dtype)
+        s_n, s_c, s_h, s_w = grad.strides
         for q in range(blocks):
             lo, hi = q * block, min(g.span, (q + 1) * block)
-            target = as_strided(grad[:, :, lo:, j:], (c, hi - lo, n, g.tiles, g.out_w),
-                                (s_c, s_h, s_n, block * s_h, g.sw * s_w))
-            target += pieces[:, j, lo:hi]
+            target = as_strided(grad[:, :, lo:], (n, g.tiles, c, hi - lo, width), (s_n, block * s_h, s_c, s_h, s_w))
+            target += rows[:, :, :, lo:hi]
     return np.ascontiguousarray(grad[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
 
 
@@ -252,7 +273,7 @@ class _Convolution(Module):
         self._cache.update(grad_output=grad_output, grad_rows=rows)
         band = self._cache["band"] if self._cache.get("input") is input else self._band(g)
         k = self.in_channels * g.kw * g.span
-        grad = _unlower(band[:, :k].T @ rows, input.shape[0], self.in_channels, g)
+        grad = _unlower(rows.T @ band[:, :k], input.shape[0], self.in_channels, g)
         return grad.reshape(input.shape)
 
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
