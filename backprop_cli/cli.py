@@ -39,7 +39,10 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
           debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors.")) -> None:
+    from .memory import keep_freed_memory
+
     _state["debug"] = debug
+    keep_freed_memory()     # the process's policy: reuse the memory each batch frees (see memory.py)
 
 
 # ---------------------------------------------------------------------------- errors at the edge

@@ -30,7 +30,14 @@ import numpy as np  # noqa: E402
 
 
 # --------------------------------------------------------------------------- command line
+_process: dict[str, bool] = {}
 def parser(description: str, repeats: int = 5) -> argparse.ArgumentParser:
+    """The scripts' common options. Every script starts here, so this also sets the process up as the
+    ``backprop`` command sets its own (its malloc policy, ``backprop_cli.memory``): whatever runs in the
+    process, PyTorch and the bare numpy loop included, runs under the same policy."""
+    from backprop_cli.memory import keep_freed_memory
+
+    _process["keeps freed memory"] = keep_freed_memory()
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="A reduced size, as a smoke test (figures mean little).")
     p.add_argument("--repeats", type=int, default=repeats, help=f"Timed repeats per contender (default {repeats}).")
@@ -167,9 +174,10 @@ def blas_summary() -> str:
 def machine_header(threads: int, torch=None) -> str:
     torch_text = (f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})" if torch else "torch: not used")
+    malloc = "keeps freed memory, as backprop's CLI" if _process.get("keeps freed memory") else "default"
     return (f"{datetime.date.today().isoformat()}; {os.cpu_count()} cores, {cpu_model()}; "
             f"python {platform.python_version()}, numpy {np.__version__} with {blas_summary()} "
-            f"({threads} BLAS threads); {torch_text}")
+            f"({threads} BLAS threads); {torch_text}; malloc: {malloc}")
 
 
 # --------------------------------------------------------------------------- the contenders
