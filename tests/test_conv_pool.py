@@ -96,6 +96,8 @@ CONV2D_CASES = [
     (2, 4, (1, 4), (1, 2), (0, 2), (3, 9)),
     (2, 2, 5, 1, 2, (5, 5)),
     (3, 5, 3, 2, 1, (16, 5)),     # tall enough for several row tiles
+    (2, 3, (2, 5), (1, 2), (0, 2), (4, 80)),   # 40 output columns: dX is scattered in chunks (conv.SCATTER_COLUMNS)
+    (1, 2, 3, 1, 1, (12, 70)),    # 70 columns in three chunks, and several row tiles
 ]
 
 
@@ -114,13 +116,15 @@ def test_spatial_convolution_matches_naive_loops(in_c, out_c, kernel, stride, pa
     np.testing.assert_allclose(layer._grads["bias"], 0.5 * ref_gb, **TOL)
 
 
+@pytest.mark.parametrize("width", [6, 75])
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, 7])
-def test_spatial_convolution_is_the_same_for_every_tile_height(rows, monkeypatch):
-    """The banded product works on tiles of output rows (see conv.py); the last may be partial."""
+def test_spatial_convolution_is_the_same_for_every_tile_height(rows, width, monkeypatch):
+    """The banded product works on tiles of output rows (see conv.py); the last may be partial. The
+    wide input also has its input gradient scattered in several chunks of columns."""
     monkeypatch.setattr(conv_module, "_tile_height", lambda out_h, kernel, stride, out_channels: rows)
     rng = np.random.default_rng(8)
     layer = SpatialConvolution(2, 3, (3, 2), stride=(2, 1), padding=(2, 1), rng=5, dtype=np.float64)
-    x = rng.standard_normal((2, 2, 11, 6))       # 7 output rows
+    x = rng.standard_normal((2, 2, 11, width))       # 7 output rows
     y, gy, gx = run(layer, x, rng)
     ref_y, ref_backward = naive_conv2d(x, layer._params["weight"], layer._params["bias"], (2, 1), (2, 1))
     ref_gx, ref_gw, ref_gb = ref_backward(gy)
@@ -131,7 +135,8 @@ def test_spatial_convolution_is_the_same_for_every_tile_height(rows, monkeypatch
 
 
 @pytest.mark.parametrize("in_c, out_c, kernel, stride, padding, length", [
-    (1, 3, 5, 2, 1, 40), (2, 3, 3, 2, 1, 10), (3, 2, 1, 1, 0, 4), (2, 2, 4, 3, 2, 11), (1, 1, 3, 1, 0, 3)])
+    (1, 3, 5, 2, 1, 40), (2, 3, 3, 2, 1, 10), (3, 2, 1, 1, 0, 4), (2, 2, 4, 3, 2, 11), (1, 1, 3, 1, 0, 3),
+    (2, 3, 5, 1, 2, 100)])
 def test_temporal_convolution_matches_naive_loops(in_c, out_c, kernel, stride, padding, length):
     rng = np.random.default_rng(1)
     layer = TemporalConvolution(in_c, out_c, kernel, stride, padding, rng=2, dtype=np.float64)

@@ -135,40 +135,50 @@ def _unband(grad_band: np.ndarray, out_c: int, in_c: int, g: _Geometry):
     return grad_weight, grad_band[:, -1].reshape(out_c, g.tile).sum(axis=1)
 
 
+SCATTER_COLUMNS = 32     # output columns per product with S; wider inputs are done in chunks of this many
+
+
 @lru_cache(maxsize=64)
-def _column_scatter(g: _Geometry, dtype: np.dtype) -> np.ndarray:
-    """``S[(x, j), w] = 1 if w == s_w*x + j else 0``, shaped ``(out_w*kw, padded width)``."""
-    scatter = np.zeros((g.out_w, g.kw, g.width + 2 * g.pw), dtype=dtype)
-    x, j = np.indices((g.out_w, g.kw))
-    scatter[x, j, g.sw * x + j] = 1
-    scatter.flags.writeable = False             # shared by every call with this geometry
-    return scatter.reshape(g.out_w * g.kw, -1)
+def _column_scatter(columns: int, kw: int, sw: int, dtype: np.dtype) -> np.ndarray:
+    """``S[(x, j), w] = 1 if w == s_w*x + j else 0`` for ``columns`` output columns: shaped
+    ``(columns*kw, s_w*(columns - 1) + kw)``. Read-only: every call of the same shape shares it."""
+    scatter = np.zeros((columns, kw, sw * (columns - 1) + kw), dtype=dtype)
+    x, j = np.indices((columns, kw))
+    scatter[x, j, sw * x + j] = 1
+    scatter.flags.writeable = False
+    return scatter.reshape(columns * kw, -1)
 
 
 def _unlower(grad_lowered_t: np.ndarray, n: int, c: int, g: _Geometry) -> np.ndarray:
     """Add each entry of ``dX`` back where :func:`_lower` read it; returns ``dLoss/dx``, unpadded.
 
     Takes ``dX.T``, shaped ``(N*tiles*out_w, kw*C*U)``. Columns first, by the product with ``S``
-    (exact sums of the same terms, in another order; a non-finite entry makes its whole row so);
-    then rows, one strided add per block of ``s_h*B`` rows when tiles overlap.
+    (exact sums of the same terms, in another order; a non-finite entry makes its whole row so),
+    ``SCATTER_COLUMNS`` output columns at a time, so that its cost per entry stays small however
+    wide the input; then each piece is added into place, whole rows at a time: a block of ``s_h*B``
+    rows holds each tile's rows without overlap (tiles start every ``s_h*B`` rows).
     """
+    pieces = grad_lowered_t.reshape(n * g.tiles, g.out_w, g.kw, c * g.span)
     width = g.width + 2 * g.pw
-    pieces = grad_lowered_t.reshape(n * g.tiles, g.out_w * g.kw, c * g.span)
-    rows = np.matmul(pieces.transpose(0, 2, 1), _column_scatter(g, pieces.dtype))
-    rows = rows.reshape(n, g.tiles, c, g.span, width)       # rows[n, t, c, u, w] goes to row s_h*B*t + u
-    if g.tiles == 1 and g.span == g.padded_height:
-        grad = rows.reshape(n, c, g.span, width)
-    else:
-        # Tiles start every s_h*B rows, so a block of s_h*B rows holds each tile's rows without overlap.
-        block = g.sh * g.tile if g.tiles > 1 else g.span
-        blocks = -(-g.span // block)
-        height = max(g.padded_height, (blocks + g.tiles - 1) * block)
-        grad = np.zeros((n, c, height, width), dtype=rows.dtype)
-        s_n, s_c, s_h, s_w = grad.strides
-        for q in range(blocks):
-            lo, hi = q * block, min(g.span, (q + 1) * block)
-            target = as_strided(grad[:, :, lo:], (n, g.tiles, c, hi - lo, width), (s_n, block * s_h, s_c, s_h, s_w))
-            target += rows[:, :, :, lo:hi]
+    chunks = range(0, g.out_w, SCATTER_COLUMNS)
+    if g.tiles == 1 and g.span == g.padded_height and len(chunks) == 1 and g.sw * (g.out_w - 1) + g.kw == width:
+        placed = np.matmul(pieces.reshape(n, -1, c * g.span).transpose(0, 2, 1),      # the one piece is it all
+                           _column_scatter(g.out_w, g.kw, g.sw, pieces.dtype))
+        return np.ascontiguousarray(placed.reshape(n, c, g.span, width)[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
+    block = g.sh * g.tile if g.tiles > 1 else g.span
+    blocks = -(-g.span // block)
+    grad = np.zeros((n, c, max(g.padded_height, (blocks + g.tiles - 1) * block), width), dtype=pieces.dtype)
+    s_n, s_c, s_h, s_w = grad.strides
+    for x0 in chunks:
+        columns = min(SCATTER_COLUMNS, g.out_w - x0)
+        scatter = _column_scatter(columns, g.kw, g.sw, pieces.dtype)
+        placed = np.matmul(pieces[:, x0:x0 + columns].reshape(n * g.tiles, -1, c * g.span).transpose(0, 2, 1), scatter)
+        placed = placed.reshape(n, g.tiles, c, g.span, scatter.shape[1])   # [n, t, c, u, w] -> row s_h*B*t + u
+        for lo in range(0, g.span, block):
+            hi = min(g.span, lo + block)
+            target = as_strided(grad[:, :, lo:, g.sw * x0:], (n, g.tiles, c, hi - lo, scatter.shape[1]),
+                                (s_n, block * s_h, s_c, s_h, s_w))
+            target += placed[:, :, :, lo:hi]
     return np.ascontiguousarray(grad[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
 
 
