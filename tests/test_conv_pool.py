@@ -96,8 +96,7 @@ CONV2D_CASES = [
     (2, 4, (1, 4), (1, 2), (0, 2), (3, 9)),
     (2, 2, 5, 1, 2, (5, 5)),
     (3, 5, 3, 2, 1, (16, 5)),     # tall enough for several row tiles
-    (2, 3, (2, 5), (1, 2), (0, 2), (4, 80)),   # 40 output columns: dX is scattered in chunks (conv.SCATTER_COLUMNS)
-    (1, 2, 3, 1, 1, (12, 70)),    # 70 columns in three chunks, and several row tiles
+    (2, 3, (2, 5), (1, 2), (0, 2), (4, 80)),   # rows of 40 outputs: dX goes back by strided adds, not by S
 ]
 
 
@@ -119,8 +118,8 @@ def test_spatial_convolution_matches_naive_loops(in_c, out_c, kernel, stride, pa
 @pytest.mark.parametrize("width", [6, 75])
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, 7])
 def test_spatial_convolution_is_the_same_for_every_tile_height(rows, width, monkeypatch):
-    """The banded product works on tiles of output rows (see conv.py); the last may be partial. The
-    wide input also has its input gradient scattered in several chunks of columns."""
+    """The banded product works on tiles of output rows (see conv.py); the last may be partial. Both
+    ways of scattering the input gradient are used: by the product with S (6 columns), by adds (75)."""
     monkeypatch.setattr(conv_module, "_tile_height", lambda out_h, kernel, stride, out_channels: rows)
     rng = np.random.default_rng(8)
     layer = SpatialConvolution(2, 3, (3, 2), stride=(2, 1), padding=(2, 1), rng=5, dtype=np.float64)

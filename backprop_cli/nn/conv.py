@@ -18,8 +18,9 @@ A last row of ones in ``X`` and a column of biases in ``T`` add the bias in the 
 ``B = 1`` is im2col; taller tiles trade multiplications by zero (``T`` is banded) for fewer copies,
 and ``_tile_height`` picks ``B``. Backward reuses both matrices. The bands of ``dT = dY @ X.T`` sum
 to ``dW`` (its last column to ``dbias``). ``dX = T.T @ dY`` must be added back where ``X`` was read
-from, and each entry lands on input column ``w = s_w*x + j``: that scatter along a row is a linear
-map, so it is one more (small, batched) product with the 0/1 matrix ``S[(x, j), w] = [w == s_w*x + j]``::
+from, and each entry lands on input column ``w = s_w*x + j``. That scatter along a row is a linear
+map, so for narrow rows it is one more (small, batched) product with the 0/1 matrix
+``S[(x, j), w] = [w == s_w*x + j]``; wide rows are added one kernel column at a time instead::
 
     G[(n, t), (c, u), w] = sum_{x, j} dX.T[(n, t), (x, j), (c, u)] * S[(x, j), w]
 
@@ -135,50 +136,52 @@ def _unband(grad_band: np.ndarray, out_c: int, in_c: int, g: _Geometry):
     return grad_weight, grad_band[:, -1].reshape(out_c, g.tile).sum(axis=1)
 
 
-SCATTER_COLUMNS = 32     # output columns per product with S; wider inputs are done in chunks of this many
+NARROW_ROWS = 24     # rows of at most this many outputs scatter dX by the product with S; wider ones by strided adds
 
 
 @lru_cache(maxsize=64)
-def _column_scatter(columns: int, kw: int, sw: int, dtype: np.dtype) -> np.ndarray:
-    """``S[(x, j), w] = 1 if w == s_w*x + j else 0`` for ``columns`` output columns: shaped
-    ``(columns*kw, s_w*(columns - 1) + kw)``. Read-only: every call of the same shape shares it."""
-    scatter = np.zeros((columns, kw, sw * (columns - 1) + kw), dtype=dtype)
-    x, j = np.indices((columns, kw))
-    scatter[x, j, sw * x + j] = 1
+def _column_scatter(g: _Geometry, dtype: np.dtype) -> np.ndarray:
+    """``S[(x, j), w] = 1 if w == s_w*x + j else 0``, shaped ``(out_w*kw, padded width)``.
+    Read-only: every call with this geometry shares it."""
+    scatter = np.zeros((g.out_w, g.kw, g.width + 2 * g.pw), dtype=dtype)
+    x, j = np.indices((g.out_w, g.kw))
+    scatter[x, j, g.sw * x + j] = 1
     scatter.flags.writeable = False
-    return scatter.reshape(columns * kw, -1)
+    return scatter.reshape(g.out_w * g.kw, -1)
 
 
-def _unlower(grad_lowered_t: np.ndarray, n: int, c: int, g: _Geometry) -> np.ndarray:
+def _unlower(grad_lowered: np.ndarray, n: int, c: int, g: _Geometry, *, transposed: bool) -> np.ndarray:
     """Add each entry of ``dX`` back where :func:`_lower` read it; returns ``dLoss/dx``, unpadded.
 
-    Takes ``dX.T``, shaped ``(N*tiles*out_w, kw*C*U)``. Columns first, by the product with ``S``
-    (exact sums of the same terms, in another order; a non-finite entry makes its whole row so),
-    ``SCATTER_COLUMNS`` output columns at a time, so that its cost per entry stays small however
-    wide the input; then each piece is added into place, whole rows at a time: a block of ``s_h*B``
-    rows holds each tile's rows without overlap (tiles start every ``s_h*B`` rows).
+    Narrow rows (``out_w <= NARROW_ROWS``; ``transposed``) come as ``dX.T``, ``(N*tiles*out_w,
+    kw*C*U)``: the product with ``S`` places every column at once (exact sums of the same terms in
+    another order; a non-finite entry makes its whole row so). Wider rows come as ``dX``,
+    ``(kw*C*U, N*tiles*out_w)``, and go in one kernel column ``j`` at a time, in runs of ``out_w``
+    numbers: there the product would cost more per entry than the adds (measured crossover: 24-48
+    outputs a row). Rows then go in with one strided add per block of ``s_h*B`` rows, which holds
+    each tile's rows without overlap (tiles start every ``s_h*B`` rows).
     """
-    pieces = grad_lowered_t.reshape(n * g.tiles, g.out_w, g.kw, c * g.span)
     width = g.width + 2 * g.pw
-    chunks = range(0, g.out_w, SCATTER_COLUMNS)
-    if g.tiles == 1 and g.span == g.padded_height and len(chunks) == 1 and g.sw * (g.out_w - 1) + g.kw == width:
-        placed = np.matmul(pieces.reshape(n, -1, c * g.span).transpose(0, 2, 1),      # the one piece is it all
-                           _column_scatter(g.out_w, g.kw, g.sw, pieces.dtype))
-        return np.ascontiguousarray(placed.reshape(n, c, g.span, width)[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
+    if transposed:
+        pieces = grad_lowered.reshape(n * g.tiles, g.out_w * g.kw, c * g.span)
+        placed = np.matmul(pieces.transpose(0, 2, 1), _column_scatter(g, pieces.dtype))
+        placed = placed.reshape(n, g.tiles, c, g.span, width)       # [n, t, c, u, w]: row s_h*B*t + u
+        if g.tiles == 1 and g.span == g.padded_height:
+            return np.ascontiguousarray(placed[:, 0, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
+        sources = [(0, 1, placed.transpose(2, 3, 0, 1, 4))]         # (first column, column step, values)
+    else:
+        pieces = grad_lowered.reshape(g.kw, c, g.span, n, g.tiles, g.out_w)
+        sources = [(j, g.sw, pieces[j]) for j in range(g.kw)]       # [c, u, n, t, x] -> column s_w*x + j
     block = g.sh * g.tile if g.tiles > 1 else g.span
     blocks = -(-g.span // block)
-    grad = np.zeros((n, c, max(g.padded_height, (blocks + g.tiles - 1) * block), width), dtype=pieces.dtype)
+    grad = np.zeros((n, c, max(g.padded_height, (blocks + g.tiles - 1) * block), width), dtype=grad_lowered.dtype)
     s_n, s_c, s_h, s_w = grad.strides
-    for x0 in chunks:
-        columns = min(SCATTER_COLUMNS, g.out_w - x0)
-        scatter = _column_scatter(columns, g.kw, g.sw, pieces.dtype)
-        placed = np.matmul(pieces[:, x0:x0 + columns].reshape(n * g.tiles, -1, c * g.span).transpose(0, 2, 1), scatter)
-        placed = placed.reshape(n, g.tiles, c, g.span, scatter.shape[1])   # [n, t, c, u, w] -> row s_h*B*t + u
+    for first, step, values in sources:
         for lo in range(0, g.span, block):
             hi = min(g.span, lo + block)
-            target = as_strided(grad[:, :, lo:, g.sw * x0:], (n, g.tiles, c, hi - lo, scatter.shape[1]),
-                                (s_n, block * s_h, s_c, s_h, s_w))
-            target += placed[:, :, :, lo:hi]
+            target = as_strided(grad[:, :, lo:, first:], (c, hi - lo, n, g.tiles, values.shape[-1]),
+                                (s_c, s_h, s_n, block * s_h, step * s_w))
+            target += values[:, lo:hi]
     return np.ascontiguousarray(grad[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
 
 
@@ -283,7 +286,9 @@ class _Convolution(Module):
         self._cache.update(grad_output=grad_output, grad_rows=rows)
         band = self._cache["band"] if self._cache.get("input") is input else self._band(g)
         k = self.in_channels * g.kw * g.span
-        grad = _unlower(rows.T @ band[:, :k], input.shape[0], self.in_channels, g)
+        narrow = g.out_w <= NARROW_ROWS
+        grad_lowered = rows.T @ band[:, :k] if narrow else band[:, :k].T @ rows     # dX.T or dX
+        grad = _unlower(grad_lowered, input.shape[0], self.in_channels, g, transposed=narrow)
         return grad.reshape(input.shape)
 
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
