@@ -15,15 +15,16 @@ from .nn.module import Criterion
 class LayerTime:
     name: str
     forward_ms: float       # mean over the timed batches
-    backward_ms: float      # update_grad_input + acc_grad_parameters
+    backward_ms: float      # the layer's step in the engine's backward (Sequential.parameter_steps)
 
 
 def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
                 batches: int = 20, batch_size: int = 32, warmup: int = 2) -> list[LayerTime]:
     """Mean forward and backward milliseconds per layer (and for the criterion) over ``batches``
     training steps on consecutive slices of ``(x, y)``, after ``warmup`` untimed ones. No update is
-    applied, so the weights are unchanged (BatchNorm's running statistics do move). Each layer's
-    backward includes its ``dLoss/dInput``, which training skips for the first layer with weights."""
+    applied, so the weights are unchanged (BatchNorm's running statistics do move). Backward is the
+    engine's: no ``dLoss/dInput`` for the data, so the first layer with weights computes only their
+    gradients and the layers before it take no time."""
     layers = model.layers
     fwd, bwd = np.zeros(len(layers) + 1), np.zeros(len(layers) + 1)
     model.train()
@@ -42,11 +43,10 @@ def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.nd
         t1 = time.perf_counter()
         g = criterion.backward(h, yb)
         f[-1], b[-1] = t1 - t0, time.perf_counter() - t1
-        model.zero_grad_parameters()
-        for i in range(len(layers) - 1, -1, -1):
-            t0 = time.perf_counter()
-            g = layers[i].backward(layers[i - 1].output if i else xb, g)
-            b[i] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in model.parameter_steps(xb, g, accumulate=False):
+            now = time.perf_counter()
+            b[i], t0 = now - t0, now
         if step >= warmup:
             fwd += f
             bwd += b

@@ -247,8 +247,8 @@ def weight_drift(config: dict, torch_prepare, x, y) -> float:
 # --------------------------------------------------------------------------- where the time goes
 def layer_profile(config: dict, x, y, batches: int = 40, top: int = 12) -> list[str]:
     """Notes saying where backprop's time goes: per layer (``backprop_cli.profile.time_layers``, what
-    ``backprop time`` shows; a first layer's backward there includes the input gradient that training
-    skips), then the functions with the most time of their own (cProfile) over ``batches`` training steps."""
+    ``backprop time`` shows: the engine's forward and backward), then the functions with the most time
+    of their own (cProfile) over ``batches`` training steps."""
     import cProfile
     import pstats
 

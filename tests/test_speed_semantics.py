@@ -1,7 +1,8 @@
 """The fast paths give exactly what the plain contract gives: ``backward_parameters`` (the engine's
 backward, without dLoss/d data, optionally setting instead of accumulating), Linear's reused weight
-gradient buffer, the engine's finiteness test, and ClassNLL's unit-weight path; and the CLI's memory
-policy does what it is for. No timings here."""
+gradient buffer, the engine's finiteness test, and ClassNLL's unit-weight path; ``backprop time``
+times the engine's own backward; and the CLI's memory policy does what it is for. No timings are
+asserted here."""
 
 import resource
 
@@ -11,6 +12,7 @@ import pytest
 from backprop_cli import nn
 from backprop_cli.memory import keep_freed_memory
 from backprop_cli.optim import SGD
+from backprop_cli.profile import time_layers
 from backprop_cli.train import Trainer, _all_finite
 
 
@@ -68,6 +70,22 @@ def test_backward_parameters_gives_the_gradients_backward_gives(model, shape, sc
     for got, want in zip(_grads(model), fresh):
         np.testing.assert_array_equal(got, want)
     assert model.grad_input is None
+
+
+def test_parameter_steps_run_the_engine_backward_layer_by_layer_and_backprop_time_times_them():
+    """The steps come last layer first and stop at the first layer with weights (nothing before it
+    has work); ``time_layers`` (``backprop time``) shows the layers before it with no backward time."""
+    model = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 5, rng=0), nn.Tanh(), nn.Linear(5, 3, rng=0))
+    x = np.random.default_rng(2).standard_normal((4, 3, 4)).astype(np.float32)
+    g = np.ones_like(model.forward(x))
+    model.backward_parameters(x, g, accumulate=False)
+    want = _grads(model)
+    _set_grads(model, [np.full(p.shape, 7.0) for p in model.parameters()[0]])
+    assert list(model.parameter_steps(x, g, accumulate=False)) == [4, 3, 2]
+    for got, expected in zip(_grads(model), want):
+        np.testing.assert_array_equal(got, expected)
+    rows = time_layers(model, nn.MSECriterion(), x, np.zeros((4, 3), np.float32), batches=2, batch_size=4)
+    assert [r.backward_ms == 0 for r in rows[:5]] == [True, True, False, False, False]
 
 
 def test_backward_parameters_keeps_the_inner_grad_inputs_and_drops_the_data_gradient():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .module import Module, ShapeError, shape_str
@@ -91,6 +93,13 @@ class Sequential(Module):
     def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
         """``backward`` without dLoss/dInput: from the last layer down to the first one with parameters,
         which only computes its parameter gradients; the layers before it have nothing to do."""
+        for _ in self.parameter_steps(input, grad_output, scale, accumulate=accumulate):
+            pass
+
+    def parameter_steps(self, input, grad_output, scale=1.0, *, accumulate=True) -> Iterator[int]:
+        """:meth:`backward_parameters` one layer at a time: yields each layer's index once its step is
+        done, last layer first (``backprop time`` times the steps so). The layers before the first one
+        with parameters have no step."""
         layers = self.layers
         first = next((i for i, layer in enumerate(layers) if _may_have_parameters(layer)), len(layers))
         g = grad_output
@@ -105,6 +114,7 @@ class Sequential(Module):
                     g = _backward_overwriting(layer, layer_input, g, scale)
             except (ValueError, TypeError) as err:
                 raise _in_layer(i, layer, err) from None
+            yield i
         for layer in layers[:first]:
             layer.grad_input = None
         self.grad_input = None
