@@ -139,6 +139,9 @@ def print_table(title: str, rows: list[Row], notes: list[str] = ()) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for c in cells[1:]:
         print(line(c))
+    if any(r.passed is False for r in rows):
+        notes = [*notes, "a target is missed: what limits it, measured, is in benchmarks/README.md "
+                         "(\"Targets at the limit, and what limits them\")"]
     if notes:
         print()
         for note in notes:
