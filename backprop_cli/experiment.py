@@ -14,7 +14,7 @@ from . import __version__
 from .build import build_criterion, build_model, build_optimizer, build_schedule
 from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
 from .config import Config, config_from_dict, load_config
-from .data import Dataset, Normalizer, infer_format, load_dataset, read_idx, train_val_split
+from .data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
 from .errors import CheckpointError, ConfigError, DataError
 from .nn.container import Sequential
 from .nn.module import Criterion
@@ -184,13 +184,9 @@ def read_features(restored: Restored, path: str | Path) -> np.ndarray:
     cfg = restored.config
     fmt = _format_of(path, cfg)
     if fmt == "idx":
-        x = read_idx(path)
-        return (x[:, None] if x.ndim == 3 else x).astype(np.float32)
+        return idx_images(path)
     if fmt == "npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise DataError("no array 'x' in the archive", file=str(path))
-            return archive["x"].astype(np.float32)
+        return npz_features(path)
     features, width = int(np.prod(restored.input_shape)), _csv_width(path)
     if width == features:
         return load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header).x

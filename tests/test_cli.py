@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from backprop_cli.checkpoint import load_checkpoint, save_checkpoint
 from backprop_cli.cli import app, main
+from backprop_cli.data import write_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -281,3 +282,23 @@ def test_predict_names_a_csv_of_the_wrong_width(project):
     (project / "unlabelled.csv").write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     rows = invoke("predict", "runs/tiny/last.npz", "unlabelled.csv").stdout.splitlines()
     assert rows[0].startswith("index,predicted,p_setosa") and len(rows) == 3
+
+
+def test_predict_checks_npz_and_idx_samples_as_training_data_is_checked(project):
+    """Samples to predict on get the readers' checks: a NaN is named, not turned into NaN predictions."""
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    x = np.ones((3, 4), np.float32)
+    x[2, 1] = np.nan
+    np.savez(project / "nan.npz", x=x)                          # no y: prediction data needs none
+    result = invoke("predict", "runs/tiny/last.npz", "nan.npz")
+    assert result.exit_code == 1 and "nan.npz: x[2]: holds a NaN or infinite value" in result.stderr
+    with open(project / "lone.npz", "wb") as f:                 # a .npy in disguise
+        np.save(f, x)
+    result = invoke("predict", "runs/tiny/last.npz", "lone.npz")
+    assert result.exit_code == 1 and "a single .npy array" in result.stderr
+    write_idx(project / "samples.idx", x.astype(np.float64))    # IDX may store doubles, NaN included
+    result = invoke("predict", "runs/tiny/last.npz", "samples.idx")
+    assert result.exit_code == 1 and "samples.idx: image 2: holds a NaN or infinite value" in result.stderr
+    np.savez(project / "fine.npz", x=np.ones((2, 4)))
+    rows = invoke("predict", "runs/tiny/last.npz", "fine.npz").stdout.splitlines()
+    assert rows[0].startswith("index,predicted") and len(rows) == 3

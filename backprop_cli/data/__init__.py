@@ -17,10 +17,10 @@ checks the readers share; ``normalize`` the :class:`Normalizer`.
 
 from .csvfile import load_csv
 from .dataset import TASKS, Dataset, train_val_split
-from .idx import MAX_IDX_BYTES, load_idx, read_idx, write_idx
+from .idx import MAX_IDX_BYTES, idx_images, load_idx, read_idx, write_idx
 from .load import FORMATS, infer_format, load_dataset
 from .normalize import Normalizer
-from .npz import load_npz
+from .npz import load_npz, npz_features
 
-__all__ = ["FORMATS", "MAX_IDX_BYTES", "TASKS", "Dataset", "Normalizer", "infer_format", "load_csv",
-           "load_dataset", "load_idx", "load_npz", "read_idx", "train_val_split", "write_idx"]
+__all__ = ["FORMATS", "MAX_IDX_BYTES", "TASKS", "Dataset", "Normalizer", "idx_images", "infer_format", "load_csv",
+           "load_dataset", "load_idx", "load_npz", "npz_features", "read_idx", "train_val_split", "write_idx"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DataError, shape_str
-from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, targets_from_array
+from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, first_nonfinite, targets_from_array
 
 #: An IDX header may not promise more bytes than this (checked before anything is allocated); as
 #: float32, 1 GiB of uint8 pixels already takes 4 GiB.
@@ -32,25 +32,37 @@ _IDX_MAX_DIMS = 8
 
 def load_idx(images_path, labels_path, *, task: str = "classification",
              classes: Sequence[str] | None = None) -> Dataset:
-    """Images ``(N, H, W)`` become ``x`` float32 ``(N, 1, H, W)`` (values kept as stored, e.g.
-    0..255); ``(N, F)`` and ``(N, C, H, W)`` are kept as they are. Labels ``(N,)`` are class
-    indices (int64) for classification."""
+    """Images as :func:`idx_images` reads them; labels ``(N,)`` are class indices (int64) for
+    classification."""
     check_task(task)
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images, labels = idx_images(images_path), read_idx(labels_path)
     if labels.ndim != 1:
         raise DataError(f"labels have shape {shape_str(labels.shape)}, expected (N,)",
                         file=str(labels_path), where="header byte 3 (number of dimensions)")
     if len(images) != len(labels):
         raise DataError(f"{len(labels)} labels, but {images_path} has {len(images)} images",
                         file=str(labels_path), where="header bytes 4-7 (number of items)")
+    y, classes = targets_from_array(labels, task, classes, file=str(labels_path), array="labels",
+                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})")
+    return Dataset(images, y, classes, f"{images_path} + {labels_path}")
+
+
+def idx_images(path) -> np.ndarray:
+    """Samples from an IDX file as float32: images ``(N, H, W)`` become ``(N, 1, H, W)`` (values kept
+    as stored, e.g. 0..255); ``(N, F)`` and ``(N, C, H, W)`` are kept as they are. A file of floats
+    must hold no NaN or infinity."""
+    images = read_idx(path)
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim not in (2, 4):
         raise DataError(f"images have shape {shape_str(images.shape)}, expected (N, H, W), (N, C, H, W) "
-                        "or (N, features)", file=str(images_path), where="header byte 3 (number of dimensions)")
-    y, classes = targets_from_array(labels, task, classes, file=str(labels_path), array="labels",
-                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})")
-    return Dataset(images.astype(np.float32), y, classes, f"{images_path} + {labels_path}")
+                        "or (N, features)", file=str(path), where="header byte 3 (number of dimensions)")
+    stored_floats = images.dtype.kind == "f"
+    images = images.astype(np.float32)
+    i = first_nonfinite(images) if stored_floats else None     # bytes and integers are always finite
+    if i is not None:
+        raise DataError("holds a NaN or infinite value", file=str(path), where=f"image {i}")
+    return images
 
 
 def read_idx(path) -> np.ndarray:

@@ -25,36 +25,10 @@ def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = N
     An optional string array ``classes`` in the file names the classes (``classes=`` overrides it).
     """
     name = str(path)
-    p = existing_file(path)
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic[:4] != b"PK\x03\x04":
-        what = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
-        raise DataError(f"{what}, expected an .npz archive with arrays x and y (np.savez(path, x=..., y=...))",
-                        file=name, where="bytes 0-3")
-    try:
-        with np.load(p, allow_pickle=False) as archive:
-            missing = [k for k in ("x", "y") if k not in archive.files]
-            if missing:
-                raise DataError(f"missing array{'s' if len(missing) > 1 else ''} "
-                                f"{', '.join(repr(k) for k in missing)}; the file has "
-                                f"{listing(archive.files) or 'no arrays'}", file=name)
-            x, y = archive["x"], archive["y"]
-            stored = archive["classes"] if "classes" in archive.files else None
-    except DataError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"cannot read as .npz: {err}", file=name) from None
-
-    if x.dtype.kind not in "biuf" or x.ndim < 2:
-        raise DataError(f"x has dtype {x.dtype} and shape {shape_str(x.shape)}, expected numbers "
-                        "shaped (N, features...)", file=name, where="array 'x'")
+    arrays = _read(path, ("x", "y"), ("classes",))
+    x, y, stored = _features(arrays["x"], name), arrays["y"], arrays.get("classes")
     if len(x) != len(y):
         raise DataError(f"x has {len(x)} samples but y has {len(y)}", file=name, where="arrays 'x' and 'y'")
-    x = x.astype(np.float32, copy=False)
-    i = first_nonfinite(x)
-    if i is not None:
-        raise DataError("holds a NaN or infinite value", file=name, where=f"x[{i}]")
     if task is None:
         task = "classification" if y.dtype.kind in "biu" else "regression"
     check_task(task)
@@ -65,3 +39,45 @@ def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = N
         classes = [str(c) for c in stored]
     y, classes = targets_from_array(y, task, classes, file=name, array="array 'y'", item=lambda i: f"y[{i}]")
     return Dataset(x, y, classes, name)
+
+
+def npz_features(path) -> np.ndarray:
+    """Only the features ``x`` of an ``.npz`` archive (``y`` may be missing), checked as :func:`load_npz`
+    checks them: samples to predict on."""
+    return _features(_read(path, ("x",), ())["x"], str(path))
+
+
+def _read(path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named arrays of the archive, read without pickles; a missing required one is an error."""
+    name = str(path)
+    p = existing_file(path)
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic[:4] != b"PK\x03\x04":
+        what = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
+        raise DataError(f"{what}, expected an .npz archive with arrays x and y (np.savez(path, x=..., y=...))",
+                        file=name, where="bytes 0-3")
+    try:
+        with np.load(p, allow_pickle=False) as archive:
+            missing = [k for k in required if k not in archive.files]
+            if missing:
+                raise DataError(f"missing array{'s' if len(missing) > 1 else ''} "
+                                f"{', '.join(repr(k) for k in missing)}; the file has "
+                                f"{listing(archive.files) or 'no arrays'}", file=name)
+            return {k: archive[k] for k in required + optional if k in archive.files}
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"cannot read as .npz: {err}", file=name) from None
+
+
+def _features(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as float32, after checking it holds finite numbers shaped ``(N, features...)``."""
+    if x.dtype.kind not in "biuf" or x.ndim < 2:
+        raise DataError(f"x has dtype {x.dtype} and shape {shape_str(x.shape)}, expected numbers "
+                        "shaped (N, features...)", file=name, where="array 'x'")
+    x = x.astype(np.float32, copy=False)
+    i = first_nonfinite(x)
+    if i is not None:
+        raise DataError("holds a NaN or infinite value", file=name, where=f"x[{i}]")
+    return x
