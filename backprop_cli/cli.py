@@ -299,7 +299,9 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
           set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
     """Time forward and backward per layer (like caffe time).
 
-    Average milliseconds per batch of the config's data, and each layer's share.
+    Average milliseconds per batch of the config's data, and each layer's share. Backward is the
+    training step's: layers before the first one with weights take no time, and that one computes
+    only its weight gradients.
 
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """
@@ -312,7 +314,8 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     cfg, data, model, criterion = prepare(config, _overrides(set_, None))
     rows = time_layers(model, criterion, data.train.x, data.train.y, batches=batches,
                        batch_size=cfg.training.batch_size)
-    make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes"))
+    make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes "
+                                            "(backward as in training: no gradient for the data)"))
 
 
 def main(args: list[str] | None = None) -> None:
