@@ -1,5 +1,5 @@
 """``python -m backprop_cli`` runs the ``backprop`` command."""
 
-from .cli import main
+from .cli.app import main
 
 main()

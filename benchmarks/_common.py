@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 _process: dict[str, bool] = {}
 def parser(description: str, repeats: int = 5) -> argparse.ArgumentParser:
     """The scripts' common options. Every script starts here, so this also sets the process up as the
-    ``backprop`` command sets its own (its malloc policy, ``backprop_cli.memory``): whatever runs in the
+    ``backprop`` command sets its own (its malloc policy, ``backprop_cli.engine.memory``): whatever runs in the
     process, PyTorch and the bare numpy loop included, runs under the same policy."""
-    from backprop_cli.memory import keep_freed_memory
+    from backprop_cli.engine.memory import keep_freed_memory
 
     _process["keeps freed memory"] = keep_freed_memory()
     p = argparse.ArgumentParser(description=description)
@@ -187,8 +187,8 @@ def machine_header(threads: int, torch=None) -> str:
 def backprop_trainer(config: dict, input_shape: tuple[int, ...]):
     """A fresh model, criterion, optimizer and trainer for ``config``, exactly as ``backprop train``
     makes them (``experiment.build`` and ``make_trainer``; no validation split)."""
-    from backprop_cli.config import config_from_dict
-    from backprop_cli.experiment import build, make_trainer
+    from backprop_cli.config.schema import config_from_dict
+    from backprop_cli.engine.experiment import build, make_trainer
 
     cfg = config_from_dict(config)
     model, criterion = build(cfg, input_shape)
@@ -249,13 +249,13 @@ def weight_drift(config: dict, torch_prepare, x, y) -> float:
 
 # --------------------------------------------------------------------------- where the time goes
 def layer_profile(config: dict, x, y, batches: int = 40, top: int = 12) -> list[str]:
-    """Notes saying where backprop's time goes: per layer (``backprop_cli.profile.time_layers``, what
+    """Notes saying where backprop's time goes: per layer (``backprop_cli.diagnostics.profile.time_layers``, what
     ``backprop time`` shows: the engine's forward and backward), then the functions with the most time
     of their own (cProfile) over ``batches`` training steps."""
     import cProfile
     import pstats
 
-    from backprop_cli.profile import time_layers
+    from backprop_cli.diagnostics.profile import time_layers
 
     trainer = backprop_trainer(config, x.shape[1:])
     batch = trainer.batch_size

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backprop_cli.checkpoint import load_checkpoint, save_checkpoint
-from backprop_cli.cli import app, main
+from backprop_cli.engine.checkpoint import load_checkpoint, save_checkpoint
+from backprop_cli.cli.app import app, main
 from backprop_cli.data import write_idx
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from backprop_cli.build import (build_criterion, build_model, build_optimizer, build_schedule)
-from backprop_cli.config import (OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, Config, config_from_dict,
+from backprop_cli.config.build import (build_criterion, build_model, build_optimizer, build_schedule)
+from backprop_cli.config.schema import (OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, Config, config_from_dict,
                                  config_schema, load_config)
 from backprop_cli.errors import ConfigError
 from backprop_cli.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, CosineLR, Warmup

@@ -1,11 +1,11 @@
 """Every module and criterion against finite differences, from the one table in
-``backprop_cli.gradcheck`` (MODULE_CASES, CRITERION_CASES); adding a module there adds it here."""
+``backprop_cli.diagnostics.gradcheck`` (MODULE_CASES, CRITERION_CASES); adding a module there adds it here."""
 
 import numpy as np
 import pytest
 
 from backprop_cli import nn
-from backprop_cli.gradcheck import (CRITERION_CASES, MODULE_CASES, away_from_zero, check_module,
+from backprop_cli.diagnostics.gradcheck import (CRITERION_CASES, MODULE_CASES, away_from_zero, check_module,
                                     library_cases)
 
 CASES = library_cases()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from backprop_cli import nn
-from backprop_cli.memory import keep_freed_memory
+from backprop_cli.engine.memory import keep_freed_memory
 from backprop_cli.optim import SGD
-from backprop_cli.profile import time_layers
-from backprop_cli.train import Trainer, _all_finite
+from backprop_cli.diagnostics.profile import time_layers
+from backprop_cli.engine.trainer import Trainer, _all_finite
 
 
 def models():

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from backprop_cli import nn
-from backprop_cli.checkpoint import FORMAT_VERSION, check_weights, load_checkpoint, save_checkpoint
+from backprop_cli.engine.checkpoint import FORMAT_VERSION, check_weights, load_checkpoint, save_checkpoint
 from backprop_cli.errors import CheckpointError, TrainingError
 from backprop_cli.optim import SGD, Adam
-from backprop_cli.train import Callback, EarlyStopping, Interrupted, Trainer, evaluate
+from backprop_cli.engine.trainer import Callback, EarlyStopping, Interrupted, Trainer, evaluate
 
 
 def blobs(n=120, seed=0):

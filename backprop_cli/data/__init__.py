@@ -1,5 +1,8 @@
 """Datasets from files: CSV, IDX (the MNIST format, raw or gzip) and NPZ; normalisation; splits.
 
+Layer 0, the library (with ``nn`` and ``optim``): imports numpy and ``errors`` only, never a config,
+the engine or the CLI.
+
 Every reader returns a :class:`Dataset` with float32 features. Targets depend on the task:
 
 * ``classification``: ``y`` int64 class indices ``(N,)``; ``classes`` names them;

@@ -1,5 +1,8 @@
 """Torch7-style modules and criterions in numpy.
 
+Layer 0, the library (with ``optim`` and ``data``): imports numpy and ``errors`` only, never a config,
+the engine or the CLI.
+
 Class names follow Torch7 (``SpatialConvolution``, ``ClassNLLCriterion``); the PyTorch names people
 also know (``Conv2d``, ``NLLLoss``) are aliases of the same classes. ``MODULES`` and ``CRITERIONS``
 map every accepted name to its class; configs are resolved through them.

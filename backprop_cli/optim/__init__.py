@@ -1,5 +1,8 @@
 """Optimizers, learning-rate schedules and gradient clipping; numpy only.
 
+Layer 0, the library (with ``nn`` and ``data``): imports numpy and ``errors`` only, never a config,
+the engine or the CLI.
+
 ``OPTIMIZERS`` and ``SCHEDULES`` map the names a config uses (``"sgd"``, ``"cosine"``) to classes.
 Optimizers update the model's arrays in place and hold all their own state; schedules set
 ``optimizer.lr`` once an epoch; clipping acts on the gradients between backward and ``step()``.

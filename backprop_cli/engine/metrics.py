@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nn.functional import sigmoid, softmax
-from .nn.loss import ClassNLLCriterion
-from .nn.module import Criterion
+from ..nn.functional import sigmoid, softmax
+from ..nn.loss import ClassNLLCriterion
+from ..nn.module import Criterion
 
 
 def predictions(output: np.ndarray, task: str, logits: bool = False) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, Union
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PathKey = tuple[Union[str, int], ...]
 

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, get_args
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
-from .config_yaml import PathKey, Place, Places, dotted, read_yaml, show, split_dotted, suggest
-from .errors import ConfigError
+from .source import PathKey, Place, Places, dotted, read_yaml, show, split_dotted, suggest
+from ..errors import ConfigError
 
 
 # =========================================================================== schema walking

@@ -7,6 +7,7 @@ imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -19,7 +20,7 @@ from typing import List, Optional
 
 import typer
 
-from . import __version__
+from .. import __version__
 
 app = typer.Typer(name="backprop", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,    # plain click help: rich's help formatter costs ~0.1 s of start-up
@@ -39,7 +40,7 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
           debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors.")) -> None:
-    from .memory import keep_freed_memory
+    from ..engine.memory import keep_freed_memory
 
     _state["debug"] = debug
     keep_freed_memory()     # the process's policy: reuse the memory each batch frees (see memory.py)
@@ -65,7 +66,7 @@ def _edge(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .errors import BackpropError
+        from ..errors import BackpropError
         try:
             return command(*args, **kwargs)
         except (BackpropError, ValueError, TypeError) as err:
@@ -111,64 +112,50 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
 
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
-    from .config import load_config
-    from .run import start_run
-    from .render import TrainingReport, make_console, plain_output
-    from .train import Interrupted, evaluate
+    from ..engine.run import open_run
+    from ..engine.trainer import Interrupted
+    from .render import TrainingReport, make_console, plain_output, training_results
 
     overrides = _overrides(set_, extra, seed)
-    run = start_run(load_config(config, overrides), out=out, resume=resume, force=force)
-    trainer, data, epochs = run.trainer, run.data, run.config.training.epochs
+    run = open_run(config, overrides, out=out, resume=resume, force=force)
     console = make_console()
-    if trainer.epoch >= epochs or trainer.stop_reason == "early stopping":
-        why = "stopped early" if trainer.stop_reason == "early stopping" else f"trained {epochs} epochs"
-        console.print(f"{resume} has already {why} (epoch {trainer.epoch}); nothing to do")
+    if run.finished:
+        console.print(f"{resume} has already {run.finished}; nothing to do")
         return
-    run.directory.start()
-    report = TrainingReport(console, epochs, plain_output(console, quiet))
-    trainer.callbacks = [run.directory, report]
-    previous = _install_stop_handlers(trainer)
+    report = TrainingReport(console, run.config.training.epochs, plain_output(console, quiet))
     try:
-        trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()), epochs=epochs)
+        with _stop_on_signals(run.trainer):
+            rows = run.train([report])
     except Interrupted as stop:
-        # Until the checkpoint is written, a further Ctrl-C only says "already stopping".
         report.close()
-        path = run.directory.save(trainer, "last.npz")
+        trainer = run.trainer
         _err(f"{stop.signal_name}: stopped in epoch {trainer.epoch + 1} after {trainer.step} steps; "
-             f"checkpoint written to {path}")
+             f"checkpoint written to {stop.checkpoint}")
         again = ["backprop", "train", str(config)] + [f"--set={item}" for item in overrides]
-        _err("resume with: " + shlex.join(again + ["--resume", str(path)]))
-        previous = dict.fromkeys(previous, signal.SIG_IGN)   # the work is saved: let nothing cut the exit short
+        _err("resume with: " + shlex.join(again + ["--resume", str(stop.checkpoint)]))
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    rows = {name: evaluate(trainer.model, trainer.criterion, ds.x, ds.y)
-            for name, ds in (("train", data.train), ("validation", data.val), ("test", data.test)) if ds is not None}
-    _print_results(console, trainer, rows, run.directory)
+    for renderable in training_results(run.trainer, rows, run.directory.files()):
+        console.print(renderable)
 
 
-def _install_stop_handlers(trainer) -> dict:
-    """SIGINT/SIGTERM ask the trainer to stop after the current step; a second signal changes nothing."""
+@contextlib.contextmanager
+def _stop_on_signals(trainer):
+    """SIGINT/SIGTERM ask the trainer to stop after the current step; a further signal only says so.
+    The previous handlers come back afterwards, except when stopping: once the checkpoint is written
+    (the work is saved) signals are ignored, so that nothing cuts the exit short."""
     def handler(signum, frame):
         if trainer.stop_requested:
             _err("already stopping: finishing the step and writing the checkpoint")
             return
         trainer.stop_requested = signal.Signals(signum).name
-    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-
-
-def _print_results(console, trainer, rows, run) -> None:
-    from .render import results_table
-    reason = trainer.stop_reason or "completed"
-    console.print(results_table(rows, title=f"after epoch {trainer.epoch} ({reason})"))
-    if trainer.best_epoch is not None:
-        console.print(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
-    from .run import RUN_FILES
-    for name in RUN_FILES:
-        if (run.path / name).exists():
-            console.print(f"wrote {run.path / name}")
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_IGN if trainer.stop_requested else old)
 
 
 # ---------------------------------------------------------------------------- eval, predict
@@ -184,21 +171,16 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
 
     Example: backprop eval runs/digits_mlp/best.npz --json
     """
-    from .experiment import read_eval_data, restore, score
-    from .render import confusion_table, make_console, results_table
+    from ..engine.experiment import evaluate_checkpoint
+    from .render import evaluation, make_console
 
-    restored = restore(checkpoint)
-    result = score(restored, read_eval_data(restored, data, labels))
-    result = {"checkpoint": str(checkpoint), **result}
+    result = evaluate_checkpoint(checkpoint, data, labels)
     if as_json:
         typer.echo(json.dumps(result))
         return
     console = make_console()
-    split = "test" if data is None else data.name
-    console.print(results_table({split: result["metrics"]}, title=f"{checkpoint} (epoch {result['epoch']}, "
-                                                                   f"{result['samples']} samples)"))
-    if "confusion_matrix" in result:
-        console.print(confusion_table(result["confusion_matrix"], restored.classes, list(result["recall"].values())))
+    for renderable in evaluation(result, "test" if data is None else data.name):
+        console.print(renderable)
 
 
 @app.command()
@@ -210,11 +192,10 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
 
     Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
     """
-    from .checkpoint import atomic_write
-    from .experiment import prediction_rows, read_features, restore
+    from ..engine.checkpoint import atomic_write
+    from ..engine.experiment import predict_checkpoint
 
-    restored = restore(checkpoint)
-    header, rows = prediction_rows(restored, read_features(restored, data), str(data))
+    header, rows = predict_checkpoint(checkpoint, data)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *rows])     # quotes a class named "a, b"
     text = buffer.getvalue()
@@ -225,7 +206,7 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
 
 
-# ---------------------------------------------------------------------------- gradcheck, summary, schema
+# ---------------------------------------------------------------------------- gradcheck, summary, schema, time
 @app.command()
 @_edge
 def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
@@ -241,21 +222,19 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
 
     Example: backprop gradcheck configs/digits_cnn.yaml   (or just: backprop gradcheck)
     """
-    from .gradcheck import check_model, library_cases
+    from ..diagnostics.gradcheck import check_config, check_library
     from .render import gradcheck_table, make_console
 
     if eps <= 0 or tol <= 0 or batch < 1 or max_checks < 1:
         raise typer.BadParameter("--eps and --tol must be > 0; --batch and --max-checks >= 1")
-    console = make_console()
     if config is None:
-        results = [r for _, run in library_cases() for r in run(eps=eps, tol=tol)]
+        results = check_library(eps=eps, tol=tol)
         title = "gradcheck: every module and criterion in the library"
     else:
-        from .experiment import prepare
-        cfg, data, model, criterion = prepare(config, _overrides(set_, None))
-        results = check_model(model, criterion, data.train.x[:batch], data.train.y[:batch], eps=eps, tol=tol,
-                              max_checks=max_checks)
-        title = f"gradcheck: {cfg.name} on {min(batch, len(data.train.x))} samples (float64)"
+        name, samples, results = check_config(config, _overrides(set_, None), batch=batch, eps=eps, tol=tol,
+                                              max_checks=max_checks)
+        title = f"gradcheck: {name} on {samples} samples (float64)"
+    console = make_console()
     console.print(gradcheck_table(results, title))
     failed = [r for r in results if not r.passed]
     if failed:
@@ -271,14 +250,10 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML 
 
     Example: backprop summary configs/digits_cnn.yaml
     """
-    from .experiment import prepare
-    from .render import make_console, shape_text, summary_table
+    from ..engine.experiment import summarize
+    from .render import make_console, summary_table
 
-    cfg, data, model, _ = prepare(config, _overrides(set_, None))
-    rows = [("", "input", shape_text(data.input_shape), 0)]
-    rows += [(str(i), layer.one_line(), shape_text(shape), layer.num_parameters())
-             for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape)))]
-    make_console().print(summary_table(rows, model.num_parameters()))
+    make_console().print(summary_table(*summarize(config, _overrides(set_, None))))
 
 
 @app.command()
@@ -288,7 +263,7 @@ def schema() -> None:
 
     Example: backprop schema > backprop.schema.json
     """
-    from .config import config_schema
+    from ..config.schema import config_schema
     typer.echo(json.dumps(config_schema(), indent=2))
 
 
@@ -305,15 +280,12 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
 
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """
-    from .experiment import prepare
-    from .profile import time_layers
+    from ..diagnostics.profile import time_config
     from .render import make_console, timing_table
 
     if batches < 1:
         raise typer.BadParameter("--batches must be >= 1")
-    cfg, data, model, criterion = prepare(config, _overrides(set_, None))
-    rows = time_layers(model, criterion, data.train.x, data.train.y, batches=batches,
-                       batch_size=cfg.training.batch_size)
+    cfg, rows = time_config(config, _overrides(set_, None), batches=batches)
     make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes "
                                             "(backward as in training: no gradient for the data)"))
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn.container import Sequential
-from .nn.module import Criterion
+from ..engine.experiment import prepare
+from ..nn.container import Sequential
+from ..nn.module import Criterion
 
 
 @dataclass
@@ -16,6 +17,15 @@ class LayerTime:
     name: str
     forward_ms: float       # mean over the timed batches
     backward_ms: float      # the layer's step in the engine's backward (Sequential.parameter_steps)
+
+
+def time_config(path, overrides=(), *, batches: int = 20):
+    """:func:`time_layers` on the training data of the config at ``path``, in batches of its
+    ``training.batch_size``; returns the config and the rows."""
+    config, data, model, criterion = prepare(path, overrides)
+    rows = time_layers(model, criterion, data.train.x, data.train.y, batches=batches,
+                       batch_size=config.training.batch_size)
+    return config, rows
 
 
 def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .build import build_criterion, build_model, build_optimizer, build_schedule
+from .. import __version__
+from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
 from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
-from .config import Config, config_from_dict, load_config
-from .data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
-from .errors import CheckpointError, ConfigError, DataError
-from .nn.container import Sequential
-from .nn.module import Criterion
+from ..config.schema import Config, config_from_dict, load_config
+from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
+from ..errors import CheckpointError, ConfigError, DataError
+from ..nn.container import Sequential
+from ..nn.module import Criterion
 from .metrics import confusion_matrix, predictions, probabilities, recall
-from .train import Callback, EarlyStopping, Trainer, evaluate
+from .trainer import Callback, EarlyStopping, Trainer, evaluate
 
 
 @dataclass
@@ -84,6 +84,16 @@ def prepare(path: str | Path, overrides=()) -> tuple[Config, Data, Sequential, C
     config = load_config(path, overrides)
     data = load_data(config, splits=("train",))
     return (config, data, *build(config, data.input_shape))
+
+
+def summarize(path: str | Path, overrides=()) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
+    """The config's model as rows ``(index, layer, per-sample output shape, parameters)``, the input
+    first, and the total parameter count."""
+    _, data, model, _ = prepare(path, overrides)
+    rows = [("", "input", data.input_shape, 0)]
+    rows += [(str(i), layer.one_line(), shape, layer.num_parameters())
+             for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape)))]
+    return rows, model.num_parameters()
 
 
 def check_output(config: Config, model: Sequential, data: Data) -> None:
@@ -156,6 +166,19 @@ def restore(path: str | Path) -> Restored:
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"normalisation statistics unreadable: {err}", file=ckpt.path, where="norm") from None
     return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)
+
+
+def evaluate_checkpoint(path: str | Path, data: str | Path | None = None,
+                        labels: str | Path | None = None) -> dict:
+    """:func:`score` of the checkpoint at ``path`` on ``data`` (default: its config's test set)."""
+    restored = restore(path)
+    return {"checkpoint": str(path), **score(restored, read_eval_data(restored, data, labels))}
+
+
+def predict_checkpoint(path: str | Path, data: str | Path) -> tuple[list[str], list[list[str]]]:
+    """:func:`prediction_rows` of the checkpoint at ``path`` for the samples in ``data``."""
+    restored = restore(path)
+    return prediction_rows(restored, read_features(restored, data), str(data))
 
 
 def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:

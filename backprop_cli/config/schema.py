@@ -12,11 +12,11 @@ a run and rebuilt anywhere with :func:`config_from_dict`.
 
 Layers and the criterion are written as a name (``ReLU``) or a one-key mapping (``Linear: 128``,
 ``Linear: {out_features: 10, bias: false}``, ``Residual: [{Linear: 10}, ReLU]``); the sizes the
-incoming shape determines may be left out. :mod:`backprop_cli.config_layers` says how they are checked.
+incoming shape determines may be left out. :mod:`backprop_cli.config.layers` says how they are checked.
 
 This module is the schema: the sections, their value types and cross-field checks, and the entry
-points. The machinery lives beside it: ``config_yaml`` reads the YAML with the line of every node;
-``config_layers`` binds the layer list and the criterion to their constructors; ``config_keys`` turns
+points. The machinery lives beside it: ``source`` reads the YAML with the line of every node;
+``layers`` binds the layer list and the criterion to their constructors; ``keys`` turns
 pydantic's errors into messages and applies ``--set`` overrides.
 """
 
@@ -31,12 +31,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr,
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 
-from .config_keys import apply_override, pydantic_problems
-from .config_layers import CriterionSpec, ModelSpec
-from .config_yaml import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
-from .data.load import infer_format
-from .errors import ConfigError, DataError
-from .nn import CRITERIONS
+from .keys import apply_override, pydantic_problems
+from .layers import CriterionSpec, ModelSpec
+from .source import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
+from ..data.load import infer_format
+from ..errors import ConfigError, DataError
+from ..nn import CRITERIONS
 
 #: What other modules take from here.
 __all__ = ["OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "config_from_dict", "config_schema", "load_config",

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .train import Callback
+from ..engine.trainer import Callback
 
 METRIC_LABELS = {"accuracy": "acc", "mse": "MSE", "mae": "MAE"}
 
@@ -135,6 +135,24 @@ def results_table(rows: dict[str, dict[str, float]], title: str | None = None) -
     return table
 
 
+def training_results(trainer, rows: dict[str, dict[str, float]], files) -> list:
+    """What ``train`` prints at the end: the final scores per split, the best epoch, the files written."""
+    reason = trainer.stop_reason or "completed"
+    out: list = [results_table(rows, title=f"after epoch {trainer.epoch} ({reason})")]
+    if trainer.best_epoch is not None:
+        out.append(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
+    return out + [f"wrote {path}" for path in files]
+
+
+def evaluation(result: dict, split: str) -> list:
+    """What ``eval`` prints: the metrics, and a classifier's confusion matrix with per-class recall."""
+    out: list = [results_table({split: result["metrics"]},
+                               title=f"{result['checkpoint']} (epoch {result['epoch']}, {result['samples']} samples)")]
+    if "confusion_matrix" in result:
+        out.append(confusion_table(result["confusion_matrix"], result["classes"], list(result["recall"].values())))
+    return out
+
+
 def confusion_table(matrix: list[list[int]], classes: list[str], recalls: list[float | None]) -> Table:
     """Rows are true classes, columns predicted; the last column is the per-class recall."""
     table = Table(title="confusion matrix (rows: true, columns: predicted)", show_edge=False, header_style="bold")
@@ -165,13 +183,13 @@ def shape_text(per_sample: tuple[int, ...]) -> str:
 
 
 def summary_table(rows, total_params: int) -> Table:
-    """Layers with their output shapes and parameter counts; the totals in the caption."""
+    """Layers with their per-sample output shapes and parameter counts; the totals in the caption."""
     table = Table(show_edge=False, header_style="bold",
                   caption=f"{total_params:,} parameters ({4 * total_params / 2**20:.2f} MiB as float32)")
     for name in ("#", "layer", "output shape", "parameters"):
         table.add_column(name, justify="right" if name in ("#", "parameters") else "left")
     for index, layer, shape, count in rows:
-        table.add_row(index, layer, shape, f"{count:,}" if count else "")
+        table.add_row(index, layer, shape_text(shape), f"{count:,}" if count else "")
     return table
 
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nn
-from .nn.container import Sequential
-from .nn.module import Criterion, Module
+from .. import nn
+from ..engine.experiment import prepare
+from ..nn.container import Sequential
+from ..nn.module import Criterion, Module
 
 
 @dataclass
@@ -230,6 +231,14 @@ def check_model(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarra
     return results
 
 
+def check_config(path, overrides=(), *, batch: int = 4, **kw) -> tuple[str, int, list[TensorCheck]]:
+    """:func:`check_model` on the first ``batch`` training samples of the config at ``path``;
+    returns the config's name, the number of samples checked and the results."""
+    config, data, model, criterion = prepare(path, overrides)
+    x, y = data.train.x[:batch], data.train.y[:batch]
+    return config.name, len(x), check_model(model, criterion, x, y, **kw)
+
+
 # ----------------------------------------------------------------------------- the library's own cases
 # One row per case: (name, factory, input shapes) for modules, (name, factory, output shape, target kind)
 # for criterions. ``backprop gradcheck`` without a config runs them all; so does the test suite.
@@ -322,6 +331,11 @@ def criterion_inputs(rng: np.random.Generator, shape, kind: str):
     else:
         target = (rng.random(shape) > 0.5).astype(np.float64)
     return output, target
+
+
+def check_library(eps: float = 1e-6, tol: float = 1e-6) -> list[TensorCheck]:
+    """Every case of the library's table, checked."""
+    return [result for _, run in library_cases() for result in run(eps=eps, tol=tol)]
 
 
 def library_cases():

@@ -16,6 +16,12 @@ One step, with the Torch7 names::
 The engine runs the middle two as one call, ``model.backward_parameters(x, dl_do, accumulate=False)``:
 the same parameter gradients, without the one gradient nobody reads, dLoss/dx of the data (PyTorch
 skips it too: inputs do not require grad), and written outright where a layer can (no zeroing pass).
+
+:meth:`Trainer.fit` is only that loop; what is not the loop sits beside it: :class:`Position` (an
+epoch's sample order, running totals and time, saved when a run stops mid-epoch), :class:`Best` (the
+best epoch by the monitored metric, and early stopping), :func:`clip_and_check` (clipping and the
+finiteness test) and :func:`non_finite_error` (the guard's message, naming the first non-finite
+layer). When checkpoints are written is the run directory's business (:mod:`backprop_cli.engine.run`).
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import TrainingError
+from ..errors import TrainingError
+from ..nn.container import first_non_finite
+from ..nn.module import Criterion, Module
+from ..optim.clip import clip_grad_norm, clip_grad_value
 from .metrics import predictions
-from .nn.container import first_non_finite
-from .nn.module import Criterion, Module
-from .optim.clip import clip_grad_norm, clip_grad_value
 
 
 class Callback:
@@ -44,22 +50,34 @@ class Callback:
 
 
 class Interrupted(Exception):
-    """Training stopped between two steps at the user's request (Ctrl-C, SIGTERM); state is consistent."""
+    """Training stopped between two steps at the user's request (Ctrl-C, SIGTERM); state is consistent.
+    Whoever saves the state for a resume sets ``checkpoint`` to the file."""
 
     def __init__(self, signal_name: str) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
+        self.checkpoint = None
 
 
 @dataclass
 class Position:
-    """Where an interrupted epoch stopped: its sample order, the next batch, and the running totals."""
+    """An epoch under way: its sample order, the next batch, and its running totals (loss summed over
+    samples, samples seen, seconds). A checkpoint written mid-epoch stores it, so the epoch resumes."""
 
     perm: np.ndarray
     batch: int
     loss_sum: float = 0.0
     seen: int = 0
     seconds: float = 0.0
+
+    def add(self, loss_sum: float, samples: int) -> None:
+        self.loss_sum += loss_sum
+        self.seen += samples
+        self.batch += 1
+
+    @property
+    def running_loss(self) -> float:
+        return self.loss_sum / self.seen
 
 
 @dataclass
@@ -116,6 +134,55 @@ def _sample_sum(criterion: Criterion, loss: float, batch: int) -> float:
 
 
 @dataclass
+class Best:
+    """The best epoch so far by the monitored metric, its weights, and the epochs since (early stopping)."""
+
+    metric: float | None = None
+    epoch: int | None = None
+    state: dict[str, np.ndarray] | None = None
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int, model: Module, mode: str,
+               early_stopping: EarlyStopping | None) -> tuple[bool, bool]:
+        """Record the epoch's ``value``; returns ``(better, stop)``: whether it is the new best by
+        ``mode`` (its weights are then kept), and whether early stopping's patience has run out."""
+        delta = early_stopping.min_delta if early_stopping else 0.0
+        better = (self.metric is None or
+                  (value < self.metric - delta if mode == "min" else value > self.metric + delta))
+        if better:
+            self.metric, self.epoch, self.bad_epochs = value, epoch, 0
+            self.state = model.state_dict()
+        else:
+            self.bad_epochs += 1
+        return better, bool(early_stopping and self.bad_epochs >= early_stopping.patience)
+
+
+def clip_and_check(grads: list[np.ndarray], flat_grads: list[np.ndarray], clip_norm: float | None,
+                   clip_value: float | None) -> tuple[bool, float | None]:
+    """Between backward and the step: clip the gradients (by value, then by norm) and tell whether they
+    are finite; returns ``(finite, the norm before clipping or None)``. Clipping by value would turn
+    an inf into ``+-clip_value``, so it looks first."""
+    finite, norm = True, None
+    if clip_value is not None:
+        finite = math.isfinite(clip_grad_value(grads, clip_value))
+    if clip_norm is not None:
+        norm = clip_grad_norm(grads, clip_norm)
+        finite = finite and math.isfinite(norm)
+    elif finite:
+        finite = _all_finite(flat_grads)
+    return finite, norm
+
+
+def non_finite_error(model: Module, what: str, epoch: int, batch: int) -> TrainingError:
+    """The error for a non-finite loss or gradient, naming the first layer whose output or gradient
+    went non-finite."""
+    where = first_non_finite(model) or ("the criterion" if what == "loss" else "a parameter gradient")
+    return TrainingError(f"non-finite {what} at epoch {epoch + 1}, batch {batch + 1} "
+                         f"(first non-finite: {where}); lower the learning rate or clip gradients",
+                         where="training")
+
+
+@dataclass
 class Trainer:
     """Fit ``model`` with ``criterion`` and ``optimizer`` (and an optional ``schedule``) on arrays.
 
@@ -148,10 +215,7 @@ class Trainer:
         self.epoch = 0                   # epochs completed
         self.step = 0                    # optimizer steps taken
         self.history: list[dict] = []
-        self.best_metric: float | None = None
-        self.best_epoch: int | None = None
-        self.best_state: dict[str, np.ndarray] | None = None
-        self.bad_epochs = 0
+        self.best = Best()
         self.stop_reason: str | None = None
         self.stop_requested: str | None = None     # set (e.g. by a signal handler) to stop after this step
         self.last_grad_norm: float | None = None
@@ -159,9 +223,21 @@ class Trainer:
         self._resume: Position | None = None      # where an interrupted epoch goes on
 
     @property
+    def best_epoch(self) -> int | None:
+        return self.best.epoch
+
+    @property
+    def best_metric(self) -> float | None:
+        return self.best.metric
+
+    @property
     def mid_epoch(self) -> bool:
         """True when the trainer was stopped (or restored) in the middle of an epoch."""
         return self._resume is not None
+
+    def _emit(self, event: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(self, *args)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
@@ -179,118 +255,90 @@ class Trainer:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         if len(x) == 0:
             raise ValueError("no training samples")
-        if (x_val is None or not len(x_val)) and self.monitor.startswith("val_"):
+        validate = x_val is not None and len(x_val) > 0
+        if not validate and self.monitor.startswith("val_"):
             self.monitor, self.mode = "train_loss", "min"
         self.stop_reason = None
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
+        self._emit("on_train_begin")
         while self.epoch < epochs and self.stop_reason is None:
             if self.stop_requested:
                 raise Interrupted(self.stop_requested)
-            with np.errstate(all="ignore"):       # non-finite values are detected and reported below
+            with np.errstate(all="ignore"):       # non-finite values are detected and reported in the step
                 record = self._run_epoch(x, y)
-                if x_val is not None and len(x_val):
+                if validate:
                     val = evaluate(self.model, self.criterion, x_val, y_val, batch_size=max(self.batch_size, 256))
                     record.update({f"val_{k}": v for k, v in val.items()})
             self.epoch += 1
             self.history.append(record)
             self._after_epoch(record)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
-        reason = self.stop_reason or "completed"
-        for cb in self.callbacks:                  # sees the final state (a checkpoint written here resumes it)
-            cb.on_train_end(self, reason)
-        if self.stop_reason == "early stopping" and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            self._emit("on_epoch_end", record)
+        self._emit("on_train_end", self.stop_reason or "completed")   # sees the final state
+        if self.stop_reason == "early stopping" and self.best.state is not None:
+            self.model.load_state_dict(self.best.state)
         return self.history
 
     def _run_epoch(self, x: np.ndarray, y: np.ndarray) -> dict:
+        """One pass over the data in shuffled mini-batches (or the rest of an interrupted one)."""
         n, bs = len(x), self.batch_size
         batches = math.ceil(n / bs)
-        pos = self._resume
-        if pos is None:
-            pos = Position(self.rng.permutation(n) if self.shuffle else np.arange(n), batch=0)
+        pos = self._resume or Position(self.rng.permutation(n) if self.shuffle else np.arange(n), batch=0)
         self._resume = None
         if len(pos.perm) != n or not 0 <= pos.batch < batches:
             raise ValueError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
                              f"but the data has {n} samples in {batches} batches")
-        perm, loss_sum, seen, seconds = pos.perm, pos.loss_sum, pos.seen, pos.seconds
-        lr = self.schedule.lr_at(self.epoch) if self.schedule is not None else self.optimizer.lr
-        self.optimizer.lr = lr
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self, self.epoch, batches)
+        self.optimizer.lr = lr = self.schedule.lr_at(self.epoch) if self.schedule is not None else self.optimizer.lr
+        self._emit("on_epoch_begin", self.epoch, batches)
         self.model.train()
         grads = self.model.parameters()[1]          # the same arrays all epoch: listed once, not per step
         flat_grads = [g.reshape(-1) for g in grads]
-        started = time.perf_counter()
-        for b in range(pos.batch, batches):
-            idx = perm[b * bs:(b + 1) * bs]
+        started, before = time.perf_counter(), pos.seconds
+        while pos.batch < batches:
+            b, idx = pos.batch, pos.perm[pos.batch * bs:(pos.batch + 1) * bs]
             loss = self._train_step(x[idx], y[idx], b, grads, flat_grads)
-            loss_sum += _sample_sum(self.criterion, loss, len(idx))
-            seen += len(idx)
-            self.running_loss = loss_sum / seen
-            for cb in self.callbacks:
-                cb.on_batch_end(self, b, loss, len(idx))
-            if self.stop_requested and b + 1 < batches:
-                self._resume = Position(perm, b + 1, loss_sum, seen, seconds + time.perf_counter() - started)
+            pos.add(_sample_sum(self.criterion, loss, len(idx)), len(idx))
+            self.running_loss = pos.running_loss
+            self._emit("on_batch_end", b, loss, len(idx))
+            if self.stop_requested and pos.batch < batches:
+                pos.seconds = before + time.perf_counter() - started
+                self._resume = pos
                 raise Interrupted(self.stop_requested)
-        seconds += time.perf_counter() - started
-        return {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "lr": lr,
-                "seconds": seconds, "samples_per_sec": seen / seconds if seconds > 0 else float("inf")}
+        seconds = before + time.perf_counter() - started
+        return {"epoch": self.epoch + 1, "train_loss": pos.running_loss, "lr": lr, "seconds": seconds,
+                "samples_per_sec": pos.seen / seconds if seconds > 0 else float("inf")}
 
     def _train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int, grads: list[np.ndarray],
                     flat_grads: list[np.ndarray]) -> float:
-        model, criterion = self.model, self.criterion
-        output = model.forward(xb)
-        loss = criterion.forward(output, yb)
+        """forward, criterion, backward, clip, step; returns the batch's loss."""
+        output = self.model.forward(xb)
+        loss = self.criterion.forward(output, yb)
         if not math.isfinite(loss):
-            self._non_finite("loss", batch)
-        grad_output = criterion.backward(output, yb)
-        model.backward_parameters(xb, grad_output, accumulate=False)   # zero_grad_parameters + backward
-        finite = True
-        if self.clip_value is not None:         # clipping would turn an inf into +-clip_value: look first
-            finite = math.isfinite(clip_grad_value(grads, self.clip_value))
-        if self.clip_norm is not None:
-            self.last_grad_norm = clip_grad_norm(grads, self.clip_norm)
-            finite = finite and math.isfinite(self.last_grad_norm)
-        elif finite:
-            finite = _all_finite(flat_grads)
+            raise non_finite_error(self.model, "loss", self.epoch, batch)
+        grad_output = self.criterion.backward(output, yb)
+        self.model.backward_parameters(xb, grad_output, accumulate=False)   # zero_grad_parameters + backward
+        finite, self.last_grad_norm = clip_and_check(grads, flat_grads, self.clip_norm, self.clip_value)
         if not finite:
-            self._non_finite("gradient", batch)
+            raise non_finite_error(self.model, "gradient", self.epoch, batch)
         self.optimizer.step()
         self.step += 1
         return loss
 
-    def _non_finite(self, what: str, batch: int) -> None:
-        where = first_non_finite(self.model) or ("the criterion" if what == "loss" else "a parameter gradient")
-        raise TrainingError(f"non-finite {what} at epoch {self.epoch + 1}, batch {batch + 1} "
-                            f"(first non-finite: {where}); lower the learning rate or clip gradients",
-                            where="training")
-
     def _after_epoch(self, record: dict) -> None:
+        """The schedule and the best-epoch record see the monitored metric; early stopping may end the run."""
         value = record.get(self.monitor)
         if value is None:
             return
         if self.schedule is not None:
             self.schedule.observe(self.epoch - 1, value)
-        delta = self.early_stopping.min_delta if self.early_stopping else 0.0
-        better = (self.best_metric is None or
-                  (value < self.best_metric - delta if self.mode == "min" else value > self.best_metric + delta))
-        record["best"] = better
-        if better:
-            self.best_metric, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-            self.best_state = self.model.state_dict()
-        else:
-            self.bad_epochs += 1
-            if self.early_stopping and self.bad_epochs >= self.early_stopping.patience:
-                self.stop_reason = "early stopping"
+        record["best"], stop = self.best.update(value, self.epoch, self.model, self.mode, self.early_stopping)
+        if stop:
+            self.stop_reason = "early stopping"
 
     # ------------------------------------------------------------------ state, for checkpoints
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """``(meta, arrays)``: JSON-able numbers and lists, and named arrays, enough to resume exactly."""
         meta = {
             "epoch": self.epoch, "step": self.step, "history": self.history, "stop_reason": self.stop_reason,
-            "best_metric": self.best_metric, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+            "best_metric": self.best.metric, "best_epoch": self.best.epoch, "bad_epochs": self.best.bad_epochs,
             "rng": _rng_state(self.rng),
             "module_rngs": [_rng_state(m.rng) for m in self.model.modules() if hasattr(m, "rng")],
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
@@ -299,8 +347,8 @@ class Trainer:
         opt_state = self.optimizer.state_dict()
         meta["optimizer_scalars"] = {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)}
         arrays.update({f"optim.{k}": v for k, v in opt_state.items() if isinstance(v, np.ndarray)})
-        if self.best_state is not None:
-            arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
+        if self.best.state is not None:
+            arrays.update({f"best.{k}": v for k, v in self.best.state.items()})
         if self._resume is not None:
             p = self._resume
             arrays["resume.perm"] = p.perm
@@ -317,12 +365,11 @@ class Trainer:
             self.schedule.load_state_dict(meta["schedule"])
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], list(meta["history"])
         self.stop_reason = meta.get("stop_reason")
-        self.best_metric, self.best_epoch, self.bad_epochs = meta["best_metric"], meta["best_epoch"], meta["bad_epochs"]
+        self.best.metric, self.best.epoch, self.best.bad_epochs = meta["best_metric"], meta["best_epoch"], meta["bad_epochs"]
         self.rng.bit_generator.state = _rng_from(meta["rng"])
         for m, state in zip([m for m in self.model.modules() if hasattr(m, "rng")], meta["module_rngs"]):
             m.rng.bit_generator.state = _rng_from(state)
-        best = _strip(arrays, "best.")
-        self.best_state = best or None
+        self.best.state = _strip(arrays, "best.") or None
         if meta.get("resume"):
             self._resume = Position(arrays["resume.perm"], **meta["resume"])
 

@@ -4,7 +4,7 @@ A layer is a name (``ReLU``) or a one-key mapping: ``Linear: 128`` (positional v
 128]``, ``Linear: {out_features: 10, bias: false}`` (keywords); containers take a list of layers
 (``Residual: [{Linear: 10}, ReLU]``). Each is checked against its class's constructor: a known name,
 known arguments, none missing but the size ``INFERRED`` from the incoming shape (left to
-:func:`backprop_cli.build.build_model`), values of the annotated types (``int``, ``float``,
+:func:`backprop_cli.config.build.build_model`), values of the annotated types (``int``, ``float``,
 ``tuple[int, int]``, ...) and an ``init`` scheme that exists. The criterion is also built once, so
 that e.g. ``reduction: avg`` fails at load time.
 """
@@ -20,11 +20,11 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
-from .config_yaml import PathKey, dotted, number_from_string, show, suggest
-from .nn import CRITERIONS, MODULES
-from .nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchNormalization,
+from .source import PathKey, dotted, number_from_string, show, suggest
+from ..nn import CRITERIONS, MODULES
+from ..nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchNormalization,
                  SpatialConvolution, TemporalConvolution)
-from .nn.init import SCHEMES as INIT_SCHEMES
+from ..nn.init import SCHEMES as INIT_SCHEMES
 
 T = TypeVar("T")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.schema import Config, load_config
+from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
-from .config import Config
-from .errors import CheckpointError, ConfigError
 from .experiment import Data, build, check_output, load_data, make_trainer, save
-from .train import Callback, Trainer
+from .trainer import Callback, Interrupted, Trainer, evaluate
 
 
 #: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
@@ -28,6 +28,38 @@ class Run:
     data: Data
     trainer: Trainer
     directory: RunDirectory
+
+    @property
+    def finished(self) -> str | None:
+        """Why there is nothing left to train (a resumed run that is complete), or None."""
+        trainer, epochs = self.trainer, self.config.training.epochs
+        if trainer.stop_reason == "early stopping":
+            return f"stopped early (epoch {trainer.epoch})"
+        return f"trained {epochs} epochs (epoch {trainer.epoch})" if trainer.epoch >= epochs else None
+
+    def train(self, callbacks: list[Callback] = ()) -> dict[str, dict[str, float]]:
+        """Train to the config's epochs, writing the run directory as epochs end, then score the final
+        weights on each split (``{"train": {"loss": ..}, "validation": .., "test": ..}``).
+
+        When the trainer is asked to stop (``trainer.stop_requested``), ``last.npz`` is written and
+        :class:`Interrupted` raised with its ``checkpoint`` set to that file.
+        """
+        data, trainer = self.data, self.trainer
+        self.directory.start()
+        trainer.callbacks = [self.directory, *callbacks]
+        try:
+            trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()),
+                        epochs=self.config.training.epochs)
+        except Interrupted as stop:
+            stop.checkpoint = self.directory.save(trainer, "last.npz")
+            raise
+        splits = (("train", data.train), ("validation", data.val), ("test", data.test))
+        return {name: evaluate(trainer.model, trainer.criterion, ds.x, ds.y) for name, ds in splits if ds is not None}
+
+
+def open_run(config_path: str | Path, overrides=(), **kwargs) -> Run:
+    """:func:`start_run` on the config at ``config_path`` with ``--set`` overrides."""
+    return start_run(load_config(config_path, overrides), **kwargs)
 
 
 def start_run(config: Config, *, out: str | Path | None = None, resume: str | Path | None = None,
@@ -108,6 +140,10 @@ class RunDirectory(Callback):
     def existing(self) -> list[str]:
         """The results already in the directory (a lone config.yaml is not one)."""
         return [name for name in RUN_FILES if name != "config.yaml" and (self.path / name).exists()]
+
+    def files(self) -> list[Path]:
+        """The run's files that exist, in :data:`RUN_FILES` order."""
+        return [self.path / name for name in RUN_FILES if (self.path / name).exists()]
 
     def start(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

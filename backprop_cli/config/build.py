@@ -1,4 +1,4 @@
-"""Turn a validated :class:`~backprop_cli.config.Config` into the objects training uses.
+"""Turn a validated :class:`~backprop_cli.config.schema.Config` into the objects training uses.
 
 ``build_model`` builds the layers in order, tracking the per-sample shape by running a zeros batch
 of 2 through each new layer (in evaluation mode, so BatchNorm's running statistics stay untouched).
@@ -15,11 +15,11 @@ import inspect
 
 import numpy as np
 
-from .config import Config
-from .config_layers import INFERRED, LayerSpec
-from .errors import ConfigError, shape_str
-from .nn import CRITERIONS, MODULES, Criterion, Module, Sequential
-from .optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
+from .schema import Config
+from .layers import INFERRED, LayerSpec
+from ..errors import ConfigError, shape_str
+from ..nn import CRITERIONS, MODULES, Criterion, Module, Sequential
+from ..optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
 
 PROBE_BATCH = 2
 
