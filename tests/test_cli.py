@@ -82,7 +82,7 @@ def test_eval_predict_gradcheck_summary(project):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 150 and 0.8 <= report["metrics"]["accuracy"] <= 1
-    assert np.array(report["confusion_matrix"]).sum() == 150 and set(report["recall"]) == {"setosa", "versicolor", "virginica"}
+    assert np.array(report["confusion_matrix"]).sum() == 150 and set(report["per_class"]) == {"setosa", "versicolor", "virginica"}
     table = invoke("eval", ckpt)
     assert table.exit_code == 0 and "recall" in table.stdout and "confusion matrix" in table.stdout
 

@@ -136,7 +136,7 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
-    for renderable in training_results(run.trainer, rows, run.directory.files()):
+    for renderable in training_results(run.trainer, rows, run.directory.files(), run.data.classes):
         console.print(renderable)
 
 

@@ -40,7 +40,7 @@ def val_metric(record: dict) -> str | None:
 def fmt(value, name: str = "") -> str:
     if value is None:
         return "-"
-    if name.endswith("accuracy"):
+    if name.endswith("accuracy") or name.startswith(("precision", "recall", "f1")):
         return f"{100 * value:.2f}%"
     if name == "lr":
         return f"{value:.3g}"
@@ -121,47 +121,101 @@ class TrainingReport(Callback):
         self.close()
 
 
-def results_table(rows: dict[str, dict[str, float]], title: str | None = None) -> Table:
-    """Loss and metrics per split (``{"train": {"loss": .., "accuracy": ..}, ...}``)."""
-    names = []
-    for metrics in rows.values():
-        names += [k for k in metrics if k not in names]
+#: The summary metrics a results table shows, in this order, with their column labels.
+TABLE_METRICS = {"loss": "loss", "accuracy": "acc", "top5_accuracy": "top-5", "precision_macro": "P macro",
+                 "recall_macro": "R macro", "f1_macro": "F1 macro", "f1_weighted": "F1 wtd", "roc_auc": "AUC",
+                 "mse": "MSE", "mae": "MAE", "rmse": "RMSE", "r2": "R2"}
+
+
+def results_table(rows: list[tuple[list[str], dict]], heads: list[str], title: str | None = None) -> Table:
+    """One row per ``(leading cells, metrics)``: the ``heads`` columns, then the metrics of
+    :data:`TABLE_METRICS` that any row has."""
+    names = [n for n in TABLE_METRICS if any(n in metrics for _, metrics in rows)]
     table = Table(title=title, show_edge=False, header_style="bold")
-    table.add_column("split")
+    for head in heads:
+        table.add_column(head)
     for name in names:
-        table.add_column(name, justify="right")
-    for split, metrics in rows.items():
-        table.add_row(split, *(fmt(metrics.get(n), n) for n in names))
+        table.add_column(TABLE_METRICS[name], justify="right")
+    for cells, metrics in rows:
+        table.add_row(*cells, *(fmt(metrics.get(n), n) for n in names))
     return table
 
 
-def training_results(trainer, rows: dict[str, dict[str, float]], files) -> list:
-    """What ``train`` prints at the end: the final scores per split, the best epoch, the files written."""
+def training_results(trainer, scored, files, classes: list[str] | None = None) -> list:
+    """What ``train`` prints at the end: the scores of the weights in ``best.npz`` and in ``last.npz``
+    per split (one row each when they are the same weights), what chose the best epoch, the
+    per-class scores of the first weights on the last split, and the files written."""
     reason = trainer.stop_reason or "completed"
-    out: list = [results_table(rows, title=f"after epoch {trainer.epoch} ({reason})")]
+    rows = [([s.label, split], {"loss": loss, **report.metrics})
+            for s in scored for split, (loss, report) in s.splits.items()]
+    out: list = [results_table(rows, ["weights", "split"], title=f"final scores ({reason} after epoch {trainer.epoch})")]
     if trainer.best_epoch is not None:
-        out.append(f"best {trainer.monitor} {trainer.best_metric:.4f} at epoch {trainer.best_epoch}")
+        out.append(best_line(trainer.monitor, trainer.mode, trainer.best_metric, trainer.best_epoch, trainer.epoch))
+    split, (_, report) = list(scored[0].splits.items())[-1]
+    if report.per_class is not None:
+        out.append(per_class_table(report, classes or ["0", "1"],
+                                   title=f"per class: {scored[0].label}, {split} split"))
     return out + [f"wrote {path}" for path in files]
 
 
+def best_line(monitor: str, mode: str, value: float, epoch: int, epochs: int) -> str:
+    """``best.npz holds epoch 14 of 20: the lowest val_loss (0.0812)``."""
+    why = " (no validation data)" if monitor == "train_loss" else ""
+    return (f"best.npz holds epoch {epoch} of {epochs}: the {'lowest' if mode == 'min' else 'highest'} "
+            f"{monitor}{why}, {fmt(value, monitor)}")
+
+
+def weights_line(meta: dict) -> str:
+    """Where a checkpoint's weights stand in its run: ``epoch 5, the best by the highest val_accuracy
+    (95.86%)``, or ``epoch 6; the best so far: epoch 5 by ...``."""
+    how = (f"the {'lowest' if meta['mode'] == 'min' else 'highest'} {meta['monitor']} "
+           f"({fmt(meta['best_metric'], meta['monitor'])})")
+    if meta["best_epoch"] == meta["epoch"]:
+        return f"weights of epoch {meta['epoch']}, the best so far by {how}"
+    return f"weights of epoch {meta['epoch']}; the best so far was epoch {meta['best_epoch']}, by {how}"
+
+
 def evaluation(result: dict, split: str) -> list:
-    """What ``eval`` prints: the metrics, and a classifier's confusion matrix with per-class recall."""
-    out: list = [results_table({split: result["metrics"]},
-                               title=f"{result['checkpoint']} (epoch {result['epoch']}, {result['samples']} samples)")]
+    """What ``eval`` prints: the metrics, what chose the weights, and for class targets the confusion
+    matrix beside each class's precision, recall, F1 and support."""
+    meta = result.get("weights") or {}
+    title = f"{result['checkpoint']} (epoch {result['epoch']}, {result['samples']} samples)"
+    out: list = [results_table([([split], result["metrics"])], ["split"], title=title)]
+    if meta.get("best_epoch") is not None and meta.get("monitor"):
+        out.append(weights_line(meta))
     if "confusion_matrix" in result:
-        out.append(confusion_table(result["confusion_matrix"], result["classes"], list(result["recall"].values())))
+        out.append(confusion_table(result["confusion_matrix"], result["classes"], result["per_class"]))
     return out
 
 
-def confusion_table(matrix: list[list[int]], classes: list[str], recalls: list[float | None]) -> Table:
-    """Rows are true classes, columns predicted; the last column is the per-class recall."""
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def per_class_table(report, classes: list[str], title: str) -> Table:
+    """Precision, recall, F1 and support of each class."""
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for name in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    p = report.per_class
+    for i, name in enumerate(classes):
+        table.add_row(str(name), _percent(p["precision"][i]), _percent(p["recall"][i]), _percent(p["f1"][i]),
+                      str(p["support"][i]))
+    return table
+
+
+def confusion_table(matrix: list[list[int]], classes: list[str], per_class: dict[str, dict]) -> Table:
+    """Rows are true classes, columns predicted; then each class's precision, recall, F1 and support."""
     table = Table(title="confusion matrix (rows: true, columns: predicted)", show_edge=False, header_style="bold")
     table.add_column("true \\ pred")
     for name in classes:
         table.add_column(str(name), justify="right")
-    table.add_column("recall", justify="right")
-    for name, row, r in zip(classes, matrix, recalls):
-        table.add_row(str(name), *(str(v) if v else "[dim]0[/dim]" for v in row), "-" if r is None else f"{100 * r:.1f}%")
+    for name in ("precision", "recall", "F1", "support"):
+        table.add_column(name, justify="right")
+    for name, row in zip(classes, matrix):
+        c = per_class[name]
+        table.add_row(str(name), *(str(v) if v else "[dim]0[/dim]" for v in row),
+                      _percent(c["precision"]), _percent(c["recall"]), _percent(c["f1"]), str(c["support"]))
     return table
 
 

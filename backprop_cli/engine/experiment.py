@@ -18,8 +18,8 @@ from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, 
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn.container import Sequential
 from ..nn.module import Criterion
-from .metrics import confusion_matrix, predictions, probabilities, recall
-from .trainer import Callback, EarlyStopping, Trainer, evaluate
+from .metrics import PER_CLASS
+from .trainer import Callback, EarlyStopping, Trainer, evaluation_mode, measure
 
 
 @dataclass
@@ -236,22 +236,25 @@ def model_inputs(restored: Restored, x: np.ndarray, source: str) -> np.ndarray:
 
 
 def forward_all(model: Sequential, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """The model's outputs for every sample, in evaluation mode, batch by batch."""
-    model.evaluate()
-    return np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    """The model's outputs for every sample, in evaluation mode (its modes restored), batch by batch."""
+    with evaluation_mode(model):
+        return np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def score(restored: Restored, dataset: Dataset) -> dict:
-    """Loss and metrics of the restored model on ``dataset``; for classifiers also the confusion
-    matrix and per-class recall. Plain data, ready for ``--json``."""
+    """Loss and metrics of the restored model on ``dataset`` in one pass; for class targets also the
+    confusion matrix and each class's precision, recall, F1 and support. Plain data, ready for ``--json``."""
     x = model_inputs(restored, dataset.x, dataset.source)
-    result = {"data": dataset.source, "samples": len(x), "epoch": restored.checkpoint.meta["epoch"],
-              "metrics": evaluate(restored.model, restored.criterion, x, dataset.y)}
-    if restored.task == "classification":
-        k = len(restored.classes)
-        matrix = confusion_matrix(dataset.y, predictions(forward_all(restored.model, x), "classification"), k)
-        result.update(classes=restored.classes, confusion_matrix=matrix.tolist(),
-                      recall=dict(zip(restored.classes, recall(matrix))))
+    loss, report = measure(restored.model, restored.criterion, x, dataset.y)
+    meta = restored.checkpoint.meta
+    result = {"data": dataset.source, "samples": len(x), "epoch": meta["epoch"],
+              "weights": {key: meta.get(key) for key in ("epoch", "best_epoch", "best_metric", "monitor", "mode")},
+              "metrics": {"loss": loss, **report.metrics}}
+    if report.per_class is not None:
+        names = restored.classes if restored.task == "classification" else ["0", "1"]
+        result.update(classes=names, confusion_matrix=report.confusion.tolist(),
+                      per_class={name: {key: report.per_class[key][i] for key in (*PER_CLASS, "support")}
+                                 for i, name in enumerate(names)})
     return result
 
 
@@ -260,17 +263,17 @@ def prediction_rows(restored: Restored, x: np.ndarray, source: str) -> tuple[lis
     predicted 0/1 and its probability per output for binary models, the values for regression."""
     output = forward_all(restored.model, model_inputs(restored, x, source))
     flat = output.reshape(len(output), -1)
+    criterion = restored.criterion
     numbers = lambda row: [f"{v:.6g}" for v in row]
     if restored.task == "classification":
         header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
-        picked = predictions(output, "classification")
         rows = [[str(i), restored.classes[k]] + numbers(p)
-                for i, (k, p) in enumerate(zip(picked, probabilities(output, restored.criterion)))]
+                for i, (k, p) in enumerate(zip(criterion.predictions(output), criterion.probabilities(output)))]
     elif restored.task == "binary":
-        probs = probabilities(flat, restored.criterion)
         suffix = [""] if flat.shape[1] == 1 else [f"_{j}" for j in range(flat.shape[1])]
         header = ["index"] + [f"predicted{s}" for s in suffix] + [f"p{s}" for s in suffix]
-        rows = [[str(i)] + [str(int(p > 0.5)) for p in row] + numbers(row) for i, row in enumerate(probs)]
+        rows = [[str(i)] + [str(c) for c in picked] + numbers(p) for i, (picked, p)
+                in enumerate(zip(criterion.predictions(flat), criterion.probabilities(flat)))]
     else:
         header = ["index"] + (["prediction"] if flat.shape[1] == 1 else [f"prediction_{j}" for j in range(flat.shape[1])])
         rows = [[str(i)] + numbers(row) for i, row in enumerate(flat)]

@@ -12,7 +12,8 @@ from ..config.schema import Config, load_config
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .experiment import Data, build, check_output, load_data, make_trainer, save
-from .trainer import Callback, Interrupted, Trainer, evaluate
+from .metrics import Report
+from .trainer import Callback, Interrupted, Trainer, measure
 
 
 #: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
@@ -37,24 +38,68 @@ class Run:
             return f"stopped early (epoch {trainer.epoch})"
         return f"trained {epochs} epochs (epoch {trainer.epoch})" if trainer.epoch >= epochs else None
 
-    def train(self, callbacks: list[Callback] = ()) -> dict[str, dict[str, float]]:
-        """Train to the config's epochs, writing the run directory as epochs end, then score the final
-        weights on each split (``{"train": {"loss": ..}, "validation": .., "test": ..}``).
+    def train(self, callbacks: list[Callback] = ()) -> list[Scored]:
+        """Train to the config's epochs, writing the run directory as epochs end, then score the weights
+        on each split (:meth:`final_scores`).
 
         When the trainer is asked to stop (``trainer.stop_requested``), ``last.npz`` is written and
         :class:`Interrupted` raised with its ``checkpoint`` set to that file.
         """
         data, trainer = self.data, self.trainer
         self.directory.start()
-        trainer.callbacks = [self.directory, *callbacks]
+        final = _FinalWeights()
+        trainer.callbacks = [self.directory, final, *callbacks]
         try:
             trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()),
                         epochs=self.config.training.epochs)
         except Interrupted as stop:
             stop.checkpoint = self.directory.save(trainer, "last.npz")
             raise
-        splits = (("train", data.train), ("validation", data.val), ("test", data.test))
-        return {name: evaluate(trainer.model, trainer.criterion, ds.x, ds.y) for name, ds in splits if ds is not None}
+        return self.final_scores(final.state)
+
+    def final_scores(self, last: dict[str, np.ndarray] | None = None) -> list[Scored]:
+        """The scores on each split of the weights ``best.npz`` holds and of those ``last.npz`` holds
+        (``last``, default the model's): two entries when they differ, else one. The model keeps the
+        weights it had."""
+        trainer = self.trainer
+        kept = trainer.model.state_dict()
+        last = kept if last is None else last
+        best_epoch, epochs = trainer.best.epoch, trainer.epoch
+        weights = [("last", epochs, last)]
+        if trainer.best.state is not None and best_epoch != epochs:
+            weights.insert(0, ("best", best_epoch, trainer.best.state))
+        splits = [(name, ds) for name, ds in (("train", self.data.train), ("validation", self.data.val),
+                                              ("test", self.data.test)) if ds is not None]
+        scored = []
+        try:
+            for which, epoch, state in weights:
+                trainer.model.load_state_dict(state)
+                label = f"{which}, epoch {epoch} of {epochs}" if which == "best" or best_epoch != epochs \
+                    else f"last = best, epoch {epoch} of {epochs}"
+                scored.append(Scored(which, epoch, label, {name: measure(trainer.model, trainer.criterion, ds.x, ds.y)
+                                                            for name, ds in splits}))
+        finally:
+            trainer.model.load_state_dict(kept)
+        return scored
+
+
+@dataclass
+class Scored:
+    """One set of weights scored on each split: ``splits[name] = (loss, Report)``."""
+
+    weights: str           # "best" or "last"
+    epoch: int             # the epoch the weights are from
+    label: str             # "best, epoch 14 of 20"
+    splits: dict[str, tuple[float, Report]]
+
+
+class _FinalWeights(Callback):
+    """Keeps the weights training ended with (after early stopping ``fit`` gives the model the best)."""
+
+    state: dict[str, np.ndarray] | None = None
+
+    def on_train_end(self, trainer, reason):
+        self.state = trainer.model.state_dict()
 
 
 def open_run(config_path: str | Path, overrides=(), **kwargs) -> Run:

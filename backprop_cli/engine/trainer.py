@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,7 @@ from ..errors import TrainingError
 from ..nn.container import first_non_finite
 from ..nn.module import Criterion, Module
 from ..optim.clip import clip_grad_norm, clip_grad_value
-from .metrics import predictions
+from .metrics import Metrics, Report
 
 
 class Callback:
@@ -88,34 +89,39 @@ class EarlyStopping:
     min_delta: float = 0.0
 
 
-def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
-             batch_size: int = 256) -> dict[str, float]:
-    """Loss per sample and metrics of ``model`` on ``(x, y)`` in evaluation mode (accuracy for
-    classifiers, MSE and MAE for regression). Restores the model's mode afterwards."""
-    was_training = model.training
+@contextmanager
+def evaluation_mode(model: Module):
+    """Evaluation mode inside the block; afterwards every module has the mode it had (a BatchNorm
+    the user froze in a training model stays frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.evaluate()
-    task, logits = criterion.task, criterion.logits
-    n, loss_sum, correct, se, ae = len(x), 0.0, 0, 0.0, 0.0
     try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def measure(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
+            batch_size: int = 256) -> tuple[float, Report]:
+    """One pass of ``model`` over ``(x, y)`` in evaluation mode: the loss per sample and the
+    :class:`~backprop_cli.engine.metrics.Report` of every metric. The model's modes are restored."""
+    n, loss_sum, metrics = len(x), 0.0, Metrics(criterion)
+    with evaluation_mode(model):
         for start in range(0, n, batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             out = model.forward(xb)
             loss_sum += _sample_sum(criterion, criterion.forward(out, yb), len(xb))
-            if task == "regression":
-                d = (out - yb).astype(np.float64)
-                se += float(np.sum(d * d))
-                ae += float(np.sum(np.abs(d)))
-            else:
-                correct += int(np.sum(predictions(out, task, logits) == (yb if task != "binary" else yb > 0.5)))
-    finally:
-        model.train(was_training)
-    metrics = {"loss": loss_sum / n}
-    if task == "regression":
-        metrics.update(mse=se / y.size, mae=ae / y.size)
-    else:
-        denom = n if task == "classification" else y.size
-        metrics["accuracy"] = correct / denom
-    return metrics
+            metrics.add(out, yb)
+    return loss_sum / n, metrics.report()
+
+
+def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
+             batch_size: int = 256) -> dict[str, float | None]:
+    """Loss per sample and every metric of ``model`` on ``(x, y)`` (:mod:`~backprop_cli.engine.metrics`),
+    flat: ``{"loss", "accuracy", "f1_macro", ..., "recall_0", ...}`` or ``{"loss", "mse", "mae", "rmse", "r2"}``."""
+    loss, report = measure(model, criterion, x, y, batch_size=batch_size)
+    return {"loss": loss, **report.flat()}
 
 
 def _all_finite(flat_arrays: list[np.ndarray]) -> bool:
@@ -339,6 +345,7 @@ class Trainer:
         meta = {
             "epoch": self.epoch, "step": self.step, "history": self.history, "stop_reason": self.stop_reason,
             "best_metric": self.best.metric, "best_epoch": self.best.epoch, "bad_epochs": self.best.bad_epochs,
+            "monitor": self.monitor, "mode": self.mode,      # what chose the best epoch (and best.npz)
             "rng": _rng_state(self.rng),
             "module_rngs": [_rng_state(m.rng) for m in self.model.modules() if hasattr(m, "rng")],
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,

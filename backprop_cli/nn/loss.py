@@ -124,6 +124,7 @@ class _ClassCriterion(Criterion):
     """Shared by the criterions whose targets are class indices, optionally weighted per class."""
 
     task = "classification"
+    outputs = "scores"
 
     def __init__(self, weights=None, reduction: str = "mean", ignore_index: int | None = None) -> None:
         super().__init__(reduction)
@@ -141,6 +142,10 @@ class _ClassCriterion(Criterion):
             raise ShapeError(f"{type(self).__name__} has weights for {self.weights.shape[0]} classes, "
                              f"got output {shape_str(output.shape)} with {output.shape[1]} classes")
         return target
+
+    def counted(self, target):
+        """False where the target is ``ignore_index``."""
+        return None if self.ignore_index is None else np.asarray(target) != self.ignore_index
 
     def _target_weights(self, target: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices safe to gather with, and each sample's weight ``w[t_i]`` (0 where ignored)."""
@@ -254,6 +259,8 @@ class ClassNLLCriterion(_ClassCriterion):
     Example: ``ClassNLLCriterion()(LogSoftMax()(logits), labels)`` with integer ``labels`` in ``[0, C)``.
     """
 
+    outputs = "log_probabilities"
+
     def update_output(self, output, target):
         target = self._target(output, target)
         x = _flat_classes(output)
@@ -363,6 +370,7 @@ class BCECriterion(_ElementwiseCriterion):
     """
 
     task = "binary"
+    outputs = "probabilities"
 
     def __init__(self, weights=None, reduction: str = "mean") -> None:
         super().__init__(reduction)
@@ -412,7 +420,7 @@ class BCEWithLogitsCriterion(_ElementwiseCriterion):
     """
 
     task = "binary"
-    logits = True          # the model's output is a score: class 1 where it is > 0 (not > 0.5)
+    outputs = "logits"     # the model's output is a score: class 1 where it is > 0 (not > 0.5)
 
     def __init__(self, pos_weight=None, reduction: str = "mean", *, weights=None) -> None:
         super().__init__(reduction)

@@ -24,6 +24,7 @@ from copy import deepcopy
 import numpy as np
 
 from ..errors import shape_str  # noqa: F401  (re-exported: every layer's messages use it)
+from .functional import sigmoid, softmax
 
 DEFAULT_DTYPE = np.float32
 #: Ranks ``check_array`` accepts for "a batch of anything" ``(N, ...)`` and "a batch with classes" ``(N, C, ...)``.
@@ -298,8 +299,15 @@ class Criterion(ABC):
     #: ``"classification"`` (targets are class indices), ``"binary"`` (0/1 targets shaped like the
     #: output) or ``"regression"``.
     task = "regression"
-    #: True when the output it takes is a raw score (a logit), not a probability.
-    logits = False
+    #: What the model's output is to this criterion, which says how it is read as predictions:
+    #: ``"values"`` (regression), ``"scores"`` (softmax over axis 1 gives class probabilities),
+    #: ``"log_probabilities"`` (exp gives them), ``"logits"`` (sigmoid gives them) or ``"probabilities"``.
+    outputs = "values"
+
+    @property
+    def logits(self) -> bool:
+        """True when the output it takes is a raw score (a logit), not a probability."""
+        return self.outputs == "logits"
 
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in ("mean", "sum"):
@@ -331,6 +339,35 @@ class Criterion(ABC):
     def to(self, dtype) -> Criterion:
         """Convert any weight arrays (class weights) to ``dtype``; most criterions hold none."""
         return self
+
+    # ----------------------------------------------------------------- reading the outputs
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        """The probabilities ``output`` stands for, shaped like it: ``softmax(output)`` over axis 1 for
+        scores, ``exp(output)`` for log-probabilities, ``sigmoid(output)`` for logits. A regression
+        criterion's outputs are values and have none (ValueError)."""
+        if self.outputs == "scores":
+            return softmax(output)
+        if self.outputs == "log_probabilities":
+            return np.exp(output)
+        if self.outputs == "logits":
+            return sigmoid(output)
+        if self.outputs == "probabilities":
+            return output
+        raise ValueError(f"{type(self).__name__} takes values, not probabilities")
+
+    def predictions(self, output: np.ndarray) -> np.ndarray:
+        """What ``output`` predicts: the class index (argmax over axis 1, shape ``(N, ...)``) for class
+        targets; 0/1 for binary ones (``p > 0.5``, i.e. a logit ``> 0``); the values for regression."""
+        if self.task == "classification":
+            return output.argmax(axis=1)
+        if self.task == "binary":
+            return (output > 0 if self.outputs == "logits" else self.probabilities(output) > 0.5).astype(np.int64)
+        return output
+
+    def counted(self, target: np.ndarray) -> np.ndarray | None:
+        """Where ``target`` counts for a metric: a boolean mask shaped like it (False at an ignored
+        position), or None when every position counts."""
+        return None
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""

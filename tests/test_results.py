@@ -1,0 +1,113 @@
+"""Results a user can trust: the final table names the weights it scores (and matches eval of
+best.npz and last.npz), best.npz says what chose it, and scoring is one pass that leaves the model as it was."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from backprop_cli.cli.app import app
+from backprop_cli.engine.checkpoint import load_checkpoint
+from backprop_cli.engine.experiment import evaluate_checkpoint, restore, read_eval_data, score
+from backprop_cli.engine.run import open_run
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+TINY = """\
+name: tiny
+seed: 0
+data:
+  train: iris.csv
+  validation_split: 0.2
+  test: iris.csv
+  normalize: standardize
+model:
+  - Linear: 8
+  - Tanh
+  - Linear: 3
+  - LogSoftMax
+criterion: ClassNLLCriterion
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+training: {epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_an_early_stopped_run_s_final_table_scores_best_and_last_as_eval_does(project):
+    result = invoke("train", "tiny.yaml", "-q")          # min_delta 10: epoch 2 is no better, patience 1 stops
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "final scores (early stopping after epoch 2)" in out
+    assert "best.npz holds epoch 1 of 2: the highest val_accuracy" in out
+    for name, label in (("best.npz", "best, epoch 1 of 2"), ("last.npz", "last, epoch 2 of 2")):
+        report = json.loads(invoke("eval", f"runs/tiny/{name}", "--json").stdout)
+        row = next(line for line in out.splitlines() if line.strip().startswith(label) and "test" in line)
+        m = report["metrics"]
+        assert f"{m['loss']:.4f}" in row and f"{100 * m['accuracy']:.2f}%" in row and f"{100 * m['f1_macro']:.2f}%" in row
+
+
+def test_the_final_scores_are_eval_s_numbers_exactly(project):
+    run = open_run("tiny.yaml")
+    scored = run.train()
+    assert [(s.weights, s.epoch) for s in scored] == [("best", 1), ("last", 2)]
+    assert list(scored[0].splits) == ["train", "validation", "test"]
+    for s, name in zip(scored, ("best.npz", "last.npz")):
+        loss, report = s.splits["test"]
+        evaluated = evaluate_checkpoint(f"runs/tiny/{name}")
+        assert evaluated["metrics"] == {"loss": loss, **report.metrics}
+        assert evaluated["confusion_matrix"] == report.confusion.tolist()
+    best = load_checkpoint("runs/tiny/best.npz").meta
+    assert (best["epoch"], best["best_epoch"], best["monitor"], best["mode"]) == (1, 1, "val_accuracy", "max")
+    # the model is left as fit left it: the best weights, after early stopping
+    assert all(np.array_equal(v, run.trainer.best.state[k]) for k, v in run.trainer.model.state_dict().items())
+
+
+def test_one_row_when_the_last_weights_are_the_best(project):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 30", "epochs: 1"))
+    result = invoke("train", "tiny.yaml", "-q")
+    assert result.exit_code == 0, result.output
+    rows = [line.strip() for line in result.stdout.splitlines() if "epoch 1 of 1" in line and "│" in line]
+    assert len(rows) == 3 and all(row.startswith("last = best, epoch 1 of 1") for row in rows)
+
+
+def test_without_validation_data_best_npz_says_it_was_chosen_by_the_training_loss(project):
+    config = TINY.replace("validation_split: 0.2", "validation_split: 0").replace(
+        ", early_stopping: {patience: 1, min_delta: 10}", "").replace("epochs: 30", "epochs: 2")
+    (project / "tiny.yaml").write_text(config)
+    result = invoke("train", "tiny.yaml", "-q")
+    assert result.exit_code == 0, result.output
+    assert "the lowest train_loss (no validation data)" in result.stdout
+    meta = load_checkpoint("runs/tiny/best.npz").meta
+    assert (meta["monitor"], meta["mode"]) == ("train_loss", "min")
+    shown = invoke("eval", "runs/tiny/best.npz")
+    assert f"weights of epoch {meta['epoch']}, the best so far by the lowest train_loss" in shown.stdout
+
+
+def test_scoring_is_one_pass_that_restores_the_model_s_modes(project, monkeypatch):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 30", "epochs: 1"))
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    restored = restore("runs/tiny/last.npz")
+    dataset = read_eval_data(restored)
+    calls = []
+    forward = type(restored.model).forward
+    monkeypatch.setattr(type(restored.model), "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
+    restored.model.train()
+    result = score(restored, dataset)
+    assert sum(calls) == 150 and result["samples"] == 150          # each sample through the model once
+    assert all(m.training for m in restored.model.modules())
+    assert set(result["per_class"]["setosa"]) == {"precision", "recall", "f1", "support"}
