@@ -58,7 +58,7 @@ def test_train_writes_the_run_directory(project):
     result = invoke("train", "tiny.yaml", "--quiet")
     assert result.exit_code == 0, result.output
     run = project / "runs" / "tiny"
-    assert sorted(p.name for p in run.iterdir()) == ["best.npz", "config.yaml", "last.npz", "metrics.csv"]
+    assert sorted(p.name for p in run.iterdir()) == ["best.npz", "config.yaml", "last.npz", "metrics.csv", "run.json"]
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert set(rows[0]) >= {"train_loss", "val_loss", "val_accuracy", "lr", "seconds"}

@@ -111,3 +111,56 @@ def test_scoring_is_one_pass_that_restores_the_model_s_modes(project, monkeypatc
     assert sum(calls) == 150 and result["samples"] == 150          # each sample through the model once
     assert all(m.training for m in restored.model.modules())
     assert set(result["per_class"]["setosa"]) == {"precision", "recall", "f1", "support"}
+
+
+# ---------------------------------------------------------------------------- reproducibility metadata
+def test_checkpoints_and_run_json_record_the_environment(project):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 30", "epochs: 1"))
+    assert invoke("train", "tiny.yaml", "-q", "--seed", "7").exit_code == 0
+    env = load_checkpoint("runs/tiny/last.npz").meta["environment"]
+    assert env["numpy"] == np.__version__ and env["seed"] == 7 and env["backprop"] == "0.1.0"
+    assert set(env["blas"]) == {"name", "version", "threads", "source"} and env["blas"]["name"]
+    assert env["python"].split()[0] == ".".join(map(str, __import__("sys").version_info[:3]))
+    assert env["platform"] and isinstance(env["command"], str)
+    record = json.loads((project / "runs/tiny/run.json").read_text())
+    assert record["name"] == "tiny" and record["environment"] == env
+    shown = invoke("eval", "runs/tiny/last.npz")
+    assert "environment of the run that wrote it" in shown.stdout and np.__version__ in shown.stdout
+
+
+def test_without_threadpoolctl_the_blas_comes_from_numpy_s_build_configuration(monkeypatch):
+    import builtins
+
+    from backprop_cli.engine.environment import blas_info
+    real_import = builtins.__import__
+
+    def no_threadpoolctl(name, *args, **kwargs):
+        if name == "threadpoolctl":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    info = blas_info()
+    assert info["source"] == "numpy build configuration" and info["threads"] == 3 and info["name"]
+
+
+def test_resuming_under_another_numpy_or_blas_thread_count_says_so_once(project):
+    from backprop_cli.engine.checkpoint import save_checkpoint
+
+    (project / "tiny.yaml").write_text(TINY.replace(", early_stopping: {patience: 1, min_delta: 10}", "")
+                                       .replace("epochs: 30", "epochs: 1"))
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    same = invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=2", "--resume", "runs/tiny/last.npz")
+    assert same.exit_code == 0 and "warning" not in same.stderr
+    ckpt = load_checkpoint("runs/tiny/last.npz")
+    ckpt.meta["environment"]["blas"]["threads"] = 64
+    ckpt.meta["environment"]["numpy"] = "1.26.0"
+    save_checkpoint("runs/tiny/last.npz", ckpt.meta, ckpt.arrays)
+    other = invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=3", "--resume", "runs/tiny/last.npz")
+    assert other.exit_code == 0, other.output
+    assert other.stderr.count("warning:") == 1
+    assert "written with numpy 1.26.0" in other.stderr and "64 threads" in other.stderr
+    assert "may differ in the last bits" in other.stderr
+    record = json.loads((project / "runs/tiny/run.json").read_text())
+    assert record["resumed_from"]["environment"]["numpy"] == "1.26.0" and record["resumed_from"]["epoch"] == 2

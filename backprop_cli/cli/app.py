@@ -56,6 +56,13 @@ def _err(message: str) -> None:
         console.print(f"[bold red]error:[/bold red] {escape(line)}")
 
 
+def _warn(message: str) -> None:
+    from rich.markup import escape
+
+    from .render import make_console
+    make_console(stderr=True).print(f"[bold yellow]warning:[/bold yellow] {escape(message)}")
+
+
 def _fail(message: str, code: int = 1):
     _err(message)
     raise typer.Exit(code)
@@ -119,6 +126,8 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     overrides = _overrides(set_, extra, seed)
     run = open_run(config, overrides, out=out, resume=resume, force=force)
     console = make_console()
+    for warning in run.warnings:
+        _warn(warning)
     if run.finished:
         console.print(f"{resume} has already {run.finished}; nothing to do")
         return

@@ -7,6 +7,7 @@ import os
 import time
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -185,7 +186,24 @@ def evaluation(result: dict, split: str) -> list:
         out.append(weights_line(meta))
     if "confusion_matrix" in result:
         out.append(confusion_table(result["confusion_matrix"], result["classes"], result["per_class"]))
+    if result.get("environment"):
+        out.append(environment_table(result["environment"]))
     return out
+
+
+def environment_table(env: dict) -> Table:
+    """The versions, BLAS, platform, command line and seed a checkpoint was written with."""
+    from ..engine.environment import describe_blas
+
+    table = Table(title="environment of the run that wrote it", show_edge=False, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    rows = [("backprop", env.get("backprop")), ("python", env.get("python")), ("numpy", env.get("numpy")),
+            ("BLAS", describe_blas(env.get("blas"))), ("platform", env.get("platform")),
+            ("command", env.get("command")), ("seed", env.get("seed"))]
+    for name, value in rows:
+        table.add_row(name, escape("-" if value is None else str(value)))
+    return table
 
 
 def _percent(value) -> str:

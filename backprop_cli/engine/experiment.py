@@ -13,6 +13,7 @@ import numpy as np
 from .. import __version__
 from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
 from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
+from .environment import environment as current_environment
 from ..config.schema import Config, config_from_dict, load_config
 from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
 from ..errors import CheckpointError, ConfigError, DataError
@@ -123,11 +124,17 @@ def make_trainer(config: Config, model: Sequential, criterion: Criterion, callba
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def save(path: str | Path, trainer: Trainer, config: Config, data: Data) -> None:
-    """Write ``trainer``'s whole state with the config, normaliser and class names (atomically)."""
+def run_meta(config: Config, data: Data, environment: dict | None = None) -> dict:
+    """What every checkpoint of a run records beside the trainer's state: the resolved config, the
+    classes, task and input shape, and the :func:`~backprop_cli.engine.environment.environment`."""
+    return {"config": config.dump(), "classes": data.classes, "task": data.task, "input_shape": list(data.input_shape),
+            "backprop_version": __version__, "environment": environment or current_environment(config.seed)}
+
+
+def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
+    """Write ``trainer``'s whole state with :func:`run_meta` and the normaliser (atomically)."""
     meta, arrays = trainer.state_dict()
-    meta.update(config=config.dump(), classes=data.classes, task=data.task, input_shape=list(data.input_shape),
-                backprop_version=__version__)
+    meta.update(run_meta(config, data, environment))
     arrays.update({f"norm.{k}": v for k, v in data.normalizer.state_dict().items()})
     save_checkpoint(path, meta, arrays)
 
@@ -249,6 +256,7 @@ def score(restored: Restored, dataset: Dataset) -> dict:
     meta = restored.checkpoint.meta
     result = {"data": dataset.source, "samples": len(x), "epoch": meta["epoch"],
               "weights": {key: meta.get(key) for key in ("epoch", "best_epoch", "best_metric", "monitor", "mode")},
+              "environment": meta.get("environment"),
               "metrics": {"loss": loss, **report.metrics}}
     if report.per_class is not None:
         names = restored.classes if restored.task == "classification" else ["0", "1"]

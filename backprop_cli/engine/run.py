@@ -3,7 +3,8 @@ anything that is not the run's own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import numpy as np
 from ..config.schema import Config, load_config
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
-from .experiment import Data, build, check_output, load_data, make_trainer, save
+from .environment import environment, resume_warning
+from .experiment import Data, build, check_output, load_data, make_trainer, run_meta, save
 from .metrics import Report
 from .trainer import Callback, Interrupted, Trainer, measure
 
@@ -29,6 +31,7 @@ class Run:
     data: Data
     trainer: Trainer
     directory: RunDirectory
+    warnings: list[str] = field(default_factory=list)   # for the user, once (a resume under another BLAS)
 
     @property
     def finished(self) -> str | None:
@@ -123,7 +126,7 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
     data = load_data(config)
     model, criterion = build(config, data.input_shape)
     check_output(config, model, data)
-    directory = RunDirectory(path, config, data)
+    directory = RunDirectory(path, config, data, environment(config.seed), resumed_from=ckpt)
     trainer = make_trainer(config, model, criterion)
     resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
     if directory.existing() and not force and not resuming_here:
@@ -140,7 +143,8 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
             raise CheckpointError(f"cannot resume from it: entry {err} is missing", file=ckpt.path) from None
         except (ValueError, TypeError) as err:
             raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
-    return Run(config, data, trainer, directory)
+    warning = resume_warning(ckpt.meta.get("environment"), directory.environment) if ckpt is not None else None
+    return Run(config, data, trainer, directory, [warning] if warning else [])
 
 
 def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
@@ -169,22 +173,25 @@ def _check_finite(ckpt: Checkpoint, group: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the run directory
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml")
+RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml", "run.json")
 
 
 class RunDirectory(Callback):
-    """Writes a run's files as epochs end: ``metrics.csv`` (every epoch), ``last.npz`` (every
-    ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the monitored metric improves).
-    Every write is atomic."""
+    """Writes a run's files: ``config.yaml`` and ``run.json`` (the environment, see
+    :mod:`~backprop_cli.engine.environment`) at the start, then as epochs end ``metrics.csv`` (every
+    epoch), ``last.npz`` (every ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the
+    monitored metric improves). Every write is atomic."""
 
-    def __init__(self, path: Path, config: Config, data: Data) -> None:
-        self.path, self.config, self.data = Path(path), config, data
+    def __init__(self, path: Path, config: Config, data: Data, environment: dict, *,
+                 resumed_from: Checkpoint | None = None) -> None:
+        self.path, self.config, self.data, self.environment = Path(path), config, data, environment
+        self.resumed_from = resumed_from
         self.every = config.training.checkpoint_every
         self.written: set[str] = set()
 
     def existing(self) -> list[str]:
         """The results already in the directory (a lone config.yaml is not one)."""
-        return [name for name in RUN_FILES if name != "config.yaml" and (self.path / name).exists()]
+        return [name for name in RUN_FILES if name not in ("config.yaml", "run.json") and (self.path / name).exists()]
 
     def files(self) -> list[Path]:
         """The run's files that exist, in :data:`RUN_FILES` order."""
@@ -194,6 +201,20 @@ class RunDirectory(Callback):
         self.path.mkdir(parents=True, exist_ok=True)
         text = yaml_dump(self.config.dump())
         atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
+        record = json.dumps(self.run_record(), indent=2) + "\n"
+        atomic_write(self.path / "run.json", lambda f: f.write(record.encode()))
+
+    def run_record(self) -> dict:
+        """``run.json``: the run's name, its environment and the data files (when the checkpoint meta
+        records them), and for a resumed run the checkpoint it resumed and that one's environment."""
+        meta = run_meta(self.config, self.data, self.environment)
+        record = {"name": self.config.name, "environment": self.environment}
+        if meta.get("data_files") is not None:
+            record["data_files"] = meta["data_files"]
+        if self.resumed_from is not None:
+            record["resumed_from"] = {"checkpoint": str(self.resumed_from.path), "epoch": self.resumed_from.meta.get("epoch"),
+                                      "environment": self.resumed_from.meta.get("environment")}
+        return record
 
     def on_epoch_end(self, trainer, record):
         self.write_metrics(trainer.history)
@@ -206,7 +227,7 @@ class RunDirectory(Callback):
         self.save(trainer, "last.npz")
 
     def save(self, trainer: Trainer, name: str) -> Path:
-        save(self.path / name, trainer, self.config, self.data)
+        save(self.path / name, trainer, self.config, self.data, self.environment)
         self.written.add(name)
         return self.path / name
 
