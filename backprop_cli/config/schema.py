@@ -363,6 +363,9 @@ class TrainingConfig(Section):
     checkpoint_every: PosInt = 1
     clip_grad_norm: PosFloat | None = None
     clip_grad_value: PosFloat | None = None
+    tensorboard: bool = Field(False, description="Write each epoch's losses, metrics and learning rate (and "
+                              "gradient statistics when they are logged) as TensorBoard scalars under "
+                              "<run dir>/tensorboard/; needs the tensorboard extra (tensorboardX).")
 
 
 def monitor_for(task: str, monitor: str = "auto", mode: str = "auto", validation: bool = True) -> tuple[str, str]:

@@ -14,7 +14,9 @@ from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
 from .experiment import Data, build, check_output, load_data, make_trainer, run_meta, save
+from . import tracking
 from .metrics import Report
+from .tracking import TensorBoard
 from .trainer import Callback, Interrupted, Trainer, measure
 
 
@@ -51,13 +53,17 @@ class Run:
         data, trainer = self.data, self.trainer
         self.directory.start()
         final = _FinalWeights()
-        trainer.callbacks = [self.directory, final, *callbacks]
+        tracker = TensorBoard(self.directory.path / "tensorboard") if self.config.training.tensorboard else None
+        trainer.callbacks = [self.directory, final, *([tracker] if tracker else []), *callbacks]
         try:
             trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()),
                         epochs=self.config.training.epochs)
         except Interrupted as stop:
             stop.checkpoint = self.directory.save(trainer, "last.npz")
             raise
+        finally:
+            if tracker is not None:
+                tracker.close()
         return self.final_scores(final.state)
 
     def final_scores(self, last: dict[str, np.ndarray] | None = None) -> list[Scored]:
@@ -117,6 +123,8 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
     A resumed run must use the config it was trained with; only :data:`RESUMABLE_CHANGES` may differ
     (every other difference is listed in one error).
     """
+    if config.training.tensorboard and not tracking.available():
+        raise config.error("training.tensorboard", tracking.MISSING)
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None:
         _check_same_config(config, ckpt)
@@ -173,7 +181,7 @@ def _check_finite(ckpt: Checkpoint, group: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the run directory
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml", "run.json")
+RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml", "run.json", "tensorboard")
 
 
 class RunDirectory(Callback):
@@ -191,7 +199,8 @@ class RunDirectory(Callback):
 
     def existing(self) -> list[str]:
         """The results already in the directory (a lone config.yaml is not one)."""
-        return [name for name in RUN_FILES if name not in ("config.yaml", "run.json") and (self.path / name).exists()]
+        return [name for name in RUN_FILES if name not in ("config.yaml", "run.json", "tensorboard")
+                and (self.path / name).exists()]
 
     def files(self) -> list[Path]:
         """The run's files that exist, in :data:`RUN_FILES` order."""
