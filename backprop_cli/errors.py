@@ -38,6 +38,10 @@ class TrainingError(BackpropError):
     """Training that cannot go on (a non-finite loss or gradient)."""
 
 
+class ExportError(BackpropError):
+    """A model that cannot be written in another format (a layer with no ONNX equivalent, a missing extra)."""
+
+
 def shape_str(shape) -> str:
     """``(32, 28, 28)`` (and ``(32,)``) for a shape, so that every message about shapes reads alike."""
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"

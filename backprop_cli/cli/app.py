@@ -215,6 +215,25 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
 
 
+@app.command()
+@_edge
+def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
+           out: Path = typer.Argument(..., metavar="OUT", help="The ONNX file to write, e.g. model.onnx.")) -> None:
+    """Export a checkpoint's model to ONNX, taking raw inputs as predict does.
+
+    The normalisation is the graph's first nodes; outputs are the model's output and, for classifiers,
+    the probabilities. Needs the onnx extra.
+
+    Example: backprop export runs/digits_cnn/best.npz digits_cnn.onnx
+    """
+    from ..engine.export import export_checkpoint
+    from .render import export_lines, make_console
+
+    console = make_console()
+    for line in export_lines(export_checkpoint(checkpoint, out)):
+        console.print(line)
+
+
 # ---------------------------------------------------------------------------- gradcheck, summary, schema, time
 @app.command()
 @_edge

@@ -237,6 +237,20 @@ def confusion_table(matrix: list[list[int]], classes: list[str], per_class: dict
     return table
 
 
+def export_lines(exported) -> list[str]:
+    """What ``export`` prints: the file, its input and outputs, and its operators."""
+    name, shape = exported.input
+    norm = "" if exported.normalization == "none" else f", normalised inside ({exported.normalization})"
+    outputs = ", ".join(f"{n} {shape_text(s)}" for n, s in exported.outputs)
+    counts: dict[str, int] = {}
+    for op in exported.ops:
+        counts[op] = counts.get(op, 0) + 1
+    ops = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counts.items())
+    return [f"wrote {exported.path}: ONNX opset {exported.opset}, {len(exported.ops)} nodes",
+            f"  input  {name} {shape_text(shape)} float32, raw as predict reads it{norm}",
+            f"  output {outputs}", f"  nodes  {ops}"]
+
+
 def gradcheck_table(results, title: str) -> Table:
     table = Table(title=title, show_edge=False, header_style="bold")
     table.add_column("layer", no_wrap=True, min_width=min(36, max((len(r.layer) for r in results), default=5)))
