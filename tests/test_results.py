@@ -164,3 +164,16 @@ def test_resuming_under_another_numpy_or_blas_thread_count_says_so_once(project)
     assert "may differ in the last bits" in other.stderr
     record = json.loads((project / "runs/tiny/run.json").read_text())
     assert record["resumed_from"]["environment"]["numpy"] == "1.26.0" and record["resumed_from"]["epoch"] == 2
+
+
+def test_the_reported_metrics_can_be_monitored(project):
+    from backprop_cli.config.schema import load_config
+    from backprop_cli.errors import ConfigError
+
+    config = load_config("tiny.yaml", ["training.monitor=val_f1_macro"])
+    assert (config.training.monitor, config.training.mode) == ("val_f1_macro", "max")
+    run = open_run("tiny.yaml", ["training.monitor=val_f1_macro"])
+    run.train()
+    assert load_checkpoint("runs/tiny/best.npz").meta["monitor"] == "val_f1_macro"
+    with pytest.raises(ConfigError, match=r"training.monitor=val_r2: val_r2 needs a regression task, this one is classification"):
+        load_config("tiny.yaml", ["training.monitor=val_r2"])

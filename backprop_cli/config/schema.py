@@ -357,7 +357,8 @@ class TrainingConfig(Section):
     batch_size: PosInt = 32
     shuffle: bool = True
     dtype: Literal["float32", "float64"] = "float32"
-    monitor: Literal["auto", "val_loss", "val_accuracy", "val_mae", "val_mse", "train_loss"] = "auto"
+    monitor: Literal["auto", "val_loss", "val_accuracy", "val_top5_accuracy", "val_f1_macro", "val_f1_weighted",
+                     "val_roc_auc", "val_mae", "val_mse", "val_rmse", "val_r2", "train_loss"] = "auto"
     mode: Literal["auto", "min", "max"] = "auto"
     early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_switch)] = None
     checkpoint_every: PosInt = 1
@@ -368,13 +369,20 @@ class TrainingConfig(Section):
                               "<run dir>/tensorboard/; needs the tensorboard extra (tensorboardX).")
 
 
+#: The tasks whose metrics a monitor reads (those not listed: any task), and the monitors where higher is better.
+MONITOR_TASKS = {"val_accuracy": ("classification",), "val_top5_accuracy": ("classification",),
+                 "val_f1_macro": ("classification", "binary"), "val_f1_weighted": ("classification", "binary"),
+                 "val_roc_auc": ("classification", "binary"), "val_rmse": ("regression",), "val_r2": ("regression",)}
+MAXIMISED = ("val_accuracy", "val_top5_accuracy", "val_f1_macro", "val_f1_weighted", "val_roc_auc", "val_r2")
+
+
 def monitor_for(task: str, monitor: str = "auto", mode: str = "auto", validation: bool = True) -> tuple[str, str]:
     """Resolve ``auto``: val_accuracy for classification, val_loss otherwise, train_loss without
-    validation data; max for accuracy, else min."""
+    validation data; max for accuracy, F1, ROC-AUC and R2, else min."""
     if monitor == "auto":
         monitor = "train_loss" if not validation else "val_accuracy" if task == "classification" else "val_loss"
     if mode == "auto":
-        mode = "max" if monitor == "val_accuracy" else "min"
+        mode = "max" if monitor in MAXIMISED else "min"
     return monitor, mode
 
 
@@ -415,8 +423,9 @@ class Config(Section):
 
     def _resolve_training(self, info: ValidationInfo) -> None:
         training = self.training
-        if training.monitor == "val_accuracy" and self.data.task != "classification":
-            _report(info, ("training", "monitor"), f"val_accuracy needs a classification task, "
+        tasks = MONITOR_TASKS.get(training.monitor)
+        if tasks and self.data.task not in tasks:
+            _report(info, ("training", "monitor"), f"{training.monitor} needs a {' or '.join(tasks)} task, "
                     f"this one is {self.data.task}")
         validation = self.data.validation is not None or self.data.validation_split > 0
         if not validation and training.monitor.startswith("val_"):
