@@ -179,3 +179,11 @@ def test_evaluate_restores_every_module_s_mode():
     model.layers[1].evaluate()
     evaluate(model, nn.MSECriterion(), np.ones((4, 2), np.float32), np.zeros((4, 3), np.float32))
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def test_per_class_columns_stop_at_many_classes():
+    from backprop_cli.engine.metrics import PER_CLASS_COLUMNS
+
+    classes = PER_CLASS_COLUMNS + 1
+    m = evaluate(IDENTITY, nn.CrossEntropyCriterion(), one_hot_scores(np.arange(classes), classes), np.arange(classes))
+    assert m["f1_macro"] == 1.0 and not any(k.startswith(("precision_", "recall_", "f1_")) and k[-1].isdigit() for k in m)

@@ -2,8 +2,6 @@
 best.npz and last.npz), best.npz says what chose it, and scoring is one pass that leaves the model as it was."""
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,35 +11,18 @@ from backprop_cli.cli.app import app
 from backprop_cli.engine.checkpoint import load_checkpoint
 from backprop_cli.engine.experiment import evaluate_checkpoint, restore, read_eval_data, score
 from backprop_cli.engine.run import open_run
+from test_cli import TINY as CLI_TINY
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
-TINY = """\
-name: tiny
-seed: 0
-data:
-  train: iris.csv
-  validation_split: 0.2
-  test: iris.csv
-  normalize: standardize
-model:
-  - Linear: 8
-  - Tanh
-  - Linear: 3
-  - LogSoftMax
-criterion: ClassNLLCriterion
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-training: {epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}}
-"""
+TINY = CLI_TINY.replace("epochs: 3, batch_size: 16",
+                        "epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}")
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(iris_dir):
+    (iris_dir / "tiny.yaml").write_text(TINY)
+    return iris_dir
 
 
 def invoke(*args):

@@ -2,7 +2,6 @@
 record has them); a missing extra and a bad value are one line each."""
 
 import csv
-import shutil
 import struct
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from typer.testing import CliRunner
 from backprop_cli.cli.app import app
 from backprop_cli.engine import tracking
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 CONFIG = """\
@@ -29,11 +27,9 @@ training:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "tiny.yaml").write_text(CONFIG)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(iris_dir):
+    (iris_dir / "tiny.yaml").write_text(CONFIG)
+    return iris_dir
 
 
 def read_scalars(directory: Path) -> dict[str, dict[int, float]]:

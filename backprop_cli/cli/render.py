@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..engine.metrics import PER_CLASS_COLUMNS
 from ..engine.trainer import Callback
 
 METRIC_LABELS = {"accuracy": "acc", "mse": "MSE", "mae": "MAE"}
@@ -153,7 +154,7 @@ def training_results(trainer, scored, files, classes: list[str] | None = None) -
     if trainer.best_epoch is not None:
         out.append(best_line(trainer.monitor, trainer.mode, trainer.best_metric, trainer.best_epoch, trainer.epoch))
     split, (_, report) = list(scored[0].splits.items())[-1]
-    if report.per_class is not None:
+    if report.per_class is not None and len(report.confusion) <= PER_CLASS_COLUMNS:
         out.append(per_class_table(report, classes or ["0", "1"],
                                    title=f"per class: {scored[0].label}, {split} split"))
     return out + [f"wrote {path}" for path in files]

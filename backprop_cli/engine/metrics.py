@@ -35,6 +35,9 @@ from ..nn.module import Criterion
 TOP_K = 5
 #: The metrics measured per class; their averages are ``<name>_macro`` and ``<name>_weighted``.
 PER_CLASS = ("precision", "recall", "f1")
+#: Up to this many classes, the flat metrics (an epoch's record, ``metrics.csv``) carry each class's
+#: values too; beyond it only the averages (``eval`` still reports every class).
+PER_CLASS_COLUMNS = 50
 
 
 @dataclass
@@ -49,9 +52,10 @@ class Report:
 
     def flat(self) -> dict[str, float | None]:
         """One flat dict: the summary, then ``precision_0``, ``recall_0``, ``f1_0``, ... by class
-        index (the columns of ``metrics.csv``)."""
+        index (the columns of ``metrics.csv``; up to :data:`PER_CLASS_COLUMNS` classes)."""
         flat = dict(self.metrics)
-        for i in range(len(self.confusion) if self.per_class else 0):
+        classes = len(self.confusion) if self.per_class else 0
+        for i in range(classes if classes <= PER_CLASS_COLUMNS else 0):
             flat.update({f"{name}_{i}": self.per_class[name][i] for name in PER_CLASS})
         return flat
 
