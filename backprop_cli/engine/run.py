@@ -16,7 +16,6 @@ from .environment import environment, resume_warning
 from .experiment import Data, build, check_output, load_data, make_trainer, run_meta, save
 from . import tracking
 from .metrics import Report
-from .tracking import TensorBoard
 from .trainer import Callback, Interrupted, Trainer, measure
 
 
@@ -53,7 +52,7 @@ class Run:
         data, trainer = self.data, self.trainer
         self.directory.start()
         final = _FinalWeights()
-        tracker = TensorBoard(self.directory.path / "tensorboard") if self.config.training.tensorboard else None
+        tracker = tracking.TensorBoard(self.directory.path / "tensorboard") if self.config.training.tensorboard else None
         trainer.callbacks = [self.directory, final, *([tracker] if tracker else []), *callbacks]
         try:
             trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()),
@@ -83,8 +82,7 @@ class Run:
         try:
             for which, epoch, state in weights:
                 trainer.model.load_state_dict(state)
-                label = f"{which}, epoch {epoch} of {epochs}" if which == "best" or best_epoch != epochs \
-                    else f"last = best, epoch {epoch} of {epochs}"
+                label = f"{'last = best' if which == 'last' and best_epoch == epochs else which}, epoch {epoch} of {epochs}"
                 scored.append(Scored(which, epoch, label, {name: measure(trainer.model, trainer.criterion, ds.x, ds.y)
                                                             for name, ds in splits}))
         finally:
