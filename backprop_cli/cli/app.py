@@ -131,7 +131,8 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     if run.finished:
         console.print(f"{resume} has already {run.finished}; nothing to do")
         return
-    report = TrainingReport(console, run.config.training.epochs, plain_output(console, quiet))
+    plain = plain_output(console, quiet)
+    report = TrainingReport(console, run.config.training.epochs, plain)
     try:
         with _stop_on_signals(run.trainer):
             rows = run.train([report])
@@ -145,7 +146,8 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
-    for renderable in training_results(run.trainer, rows, run.directory.files(), run.data.classes):
+    for renderable in training_results(run.trainer, rows, run.directory.files(), run.data.classes,
+                                       sparkline=not plain):
         console.print(renderable)
 
 
@@ -173,7 +175,10 @@ def _stop_on_signals(trainer):
 def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
           data: Optional[Path] = typer.Option(None, "--data", help="Data to score (default: the config's test set)."),
           labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for IDX --data."),
-          as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables.")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+          plot: Optional[Path] = typer.Option(None, "--plot", metavar="PICTURE",
+                                              help="Also draw the confusion matrix to a .png, .svg or .pdf "
+                                                   "(needs the plot extra).")) -> None:
     """Score saved weights: loss, metrics, confusion matrix.
 
     Uses the config's test set unless --data is given; classifiers get per-class recall.
@@ -183,13 +188,18 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
     from ..engine.experiment import evaluate_checkpoint
     from .render import evaluation, make_console
 
+    if plot is not None:
+        from ..diagnostics.figures import check_out, write_confusion
+        check_out(plot, "--plot")
     result = evaluate_checkpoint(checkpoint, data, labels)
     if as_json:
         typer.echo(json.dumps(result))
-        return
-    console = make_console()
-    for renderable in evaluation(result, "test" if data is None else data.name):
-        console.print(renderable)
+    else:
+        console = make_console()
+        for renderable in evaluation(result, "test" if data is None else data.name):
+            console.print(renderable)
+    if plot is not None:
+        typer.echo(f"wrote {write_confusion(result, plot)}", err=True)
 
 
 @app.command()
@@ -232,6 +242,46 @@ def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A 
     console = make_console()
     for line in export_lines(export_checkpoint(checkpoint, out)):
         console.print(line)
+
+
+# ---------------------------------------------------------------------------- plot
+@app.command()
+@_edge
+def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR...",
+                                          help="Run directories written by train; a sweep directory plots every trial."),
+         metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", metavar="NAMES",
+                                                    help="metrics.csv columns, comma-separated (default: train_loss, "
+                                                         "val_loss and val_accuracy or val_mae)."),
+         out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="PICTURE",
+                                            help="Write a .png, .svg or .pdf (needs the plot extra)."),
+         terminal: bool = typer.Option(False, "--terminal", "-t", help="Draw in the terminal (the default without --out)."),
+         gradients: bool = typer.Option(False, "--gradients",
+                                        help="Per-parameter gradient norms and update ratios from the run's "
+                                             "gradients.csv (train with training.log_gradients: true).")) -> None:
+    """Draw learning curves over epochs: in the terminal, or to a picture.
+
+    Losses share a panel (log scale when they span decades); the best epoch is starred.
+
+    Example: backprop plot runs/digits_mlp --out curves.png
+    """
+    from rich.markup import escape
+
+    from ..diagnostics.figures import plot_curves
+    from .render import curves_chart, make_console
+
+    if gradients and metric:
+        raise typer.BadParameter("--metric chooses metrics.csv columns; --gradients plots gradients.csv")
+    curves, written = plot_curves(runs, metric, gradients=gradients, out=out)
+    if out is None or terminal:
+        console = make_console()
+        for renderable in curves_chart(curves, console):
+            console.print(renderable)
+        console.file.flush()
+    err = make_console(stderr=True)
+    for note in curves.notes:
+        err.print(f"[dim]note:[/dim] {escape(note)}")
+    if written is not None:
+        err.print(f"wrote {written}")
 
 
 # ---------------------------------------------------------------------------- gradcheck, summary, schema, time

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.metrics import PER_CLASS_COLUMNS
 from ..engine.trainer import Callback
@@ -143,16 +144,20 @@ def results_table(rows: list[tuple[list[str], dict]], heads: list[str], title: s
     return table
 
 
-def training_results(trainer, scored, files, classes: list[str] | None = None) -> list:
+def training_results(trainer, scored, files, classes: list[str] | None = None, sparkline: bool = False) -> list:
     """What ``train`` prints at the end: the scores of the weights in ``best.npz`` and in ``last.npz``
-    per split (one row each when they are the same weights), what chose the best epoch, the
-    per-class scores of the first weights on the last split, and the files written."""
+    per split (one row each when they are the same weights), what chose the best epoch (with a
+    sparkline of the validation metric over the epochs, on a terminal), the per-class scores of the
+    first weights on the last split, and the files written."""
     reason = trainer.stop_reason or "completed"
     rows = [([s.label, split], {"loss": loss, **report.metrics})
             for s in scored for split, (loss, report) in s.splits.items()]
     out: list = [results_table(rows, ["weights", "split"], title=f"final scores ({reason} after epoch {trainer.epoch})")]
     if trainer.best_epoch is not None:
-        out.append(best_line(trainer.monitor, trainer.mode, trainer.best_metric, trainer.best_epoch, trainer.epoch))
+        best = Text(best_line(trainer.monitor, trainer.mode, trainer.best_metric, trainer.best_epoch, trainer.epoch))
+        if sparkline and trainer.history:
+            best.append_text(metric_sparkline(trainer.history, val_metric(trainer.history[-1]) or trainer.monitor))
+        out.append(best)
     split, (_, report) = list(scored[0].splits.items())[-1]
     if report.per_class is not None and len(report.confusion) <= PER_CLASS_COLUMNS:
         out.append(per_class_table(report, classes or ["0", "1"],
@@ -175,6 +180,25 @@ def weights_line(meta: dict) -> str:
     if meta["best_epoch"] == meta["epoch"]:
         return f"weights of epoch {meta['epoch']}, the best so far by {how}"
     return f"weights of epoch {meta['epoch']}; the best so far was epoch {meta['best_epoch']}, by {how}"
+
+
+def metric_sparkline(history: list[dict], metric: str) -> Text:
+    """``   val_accuracy ▁▅▇▆██▆█▇▇██ 84.83% → 97.93%``: the metric over the epochs, first and last value."""
+    from ..diagnostics.termplot import sparkline
+
+    values = [record.get(metric) for record in history]
+    values = [float("nan") if v is None else v for v in values]
+    text = Text(f"   {metric} ")
+    text.append(sparkline(values), style="cyan")
+    return text.append(f" {fmt(values[0], metric)} → {fmt(values[-1], metric)}", style="dim")
+
+
+def curves_chart(curves, console: Console) -> list:
+    """``backprop plot`` in the terminal: each panel as a braille chart, as wide as the terminal (at most
+    120 columns); 80 when the output is piped, unless ``COLUMNS`` says otherwise."""
+    from ..diagnostics.termplot import render
+    width = console.width if console.is_terminal or "COLUMNS" in os.environ else 80
+    return render(curves, width=min(width, 120))
 
 
 def evaluation(result: dict, split: str) -> list:
