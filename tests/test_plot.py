@@ -201,6 +201,9 @@ def test_missing_extra_is_one_line_naming_it(trained, monkeypatch, tmp_path):
                                      "pip install 'backprop-cli[plot]'")
     assert not (tmp_path / "c.png").exists()
     assert invoke("plot", trained).exit_code == 0           # the terminal needs no extra
+    result = invoke("eval", trained / "best.npz", "--plot", tmp_path / "c.png")
+    assert result.exit_code == 1 and result.stdout == ""    # said before the evaluation
+    assert result.stderr.strip().endswith("pip install 'backprop-cli[plot]'")
 
 
 def test_bad_flags(trained, tmp_path):

@@ -189,17 +189,17 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
     from .render import evaluation, make_console
 
     if plot is not None:
-        from ..diagnostics.figures import check_out, write_confusion
-        check_out(plot, "--plot")
+        from ..diagnostics.figures import require_picture, write_confusion
+        require_picture(plot, "--plot")
     result = evaluate_checkpoint(checkpoint, data, labels)
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        console = make_console()
-        for renderable in evaluation(result, "test" if data is None else data.name):
-            console.print(renderable)
     if plot is not None:
         typer.echo(f"wrote {write_confusion(result, plot)}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console = make_console()
+    for renderable in evaluation(result, "test" if data is None else data.name):
+        console.print(renderable)
 
 
 @app.command()

@@ -27,8 +27,7 @@ def plot_curves(paths: list[str | Path], metrics: list[str] | None = None, *, gr
     """The learning curves of the runs in ``paths`` (``metrics`` as given to ``--metric``), or the
     gradient flow of one run; with ``out``, also drawn to that picture (the path returned)."""
     if out is not None:
-        check_out(out)
-        pyplot()                   # a missing extra is said before any file is read
+        require_picture(out)
     curves = gradient_curves(paths) if gradients else learning_curves(paths, parse_metrics(metrics))
     return curves, None if out is None else save(curves_figure(curves), out)
 
@@ -51,6 +50,13 @@ def check_out(path: str | Path, flag: str = "--out") -> Path:
         raise BackpropError(f"expected a file name ending in {', '.join(FORMATS)}, got {str(path)!r}", where=flag)
     if path.is_dir():
         raise BackpropError(f"{path} is a directory; expected a file name", where=flag)
+    return path
+
+
+def require_picture(path: str | Path, flag: str = "--out") -> Path:
+    """:func:`check_out`, and matplotlib importable: said before any work is done."""
+    path = check_out(path, flag)
+    pyplot()
     return path
 
 
