@@ -247,7 +247,7 @@ def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A 
 # ---------------------------------------------------------------------------- plot
 @app.command()
 @_edge
-def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR...",
+def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
                                           help="Run directories written by train; a sweep directory plots every trial."),
          metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", metavar="NAMES",
                                                     help="metrics.csv columns, comma-separated (default: train_loss, "

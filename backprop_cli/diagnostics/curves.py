@@ -142,11 +142,9 @@ def learning_curves(paths: list[str | Path], metrics: list[str] | None = None) -
     """The chosen metrics (default: :data:`DEFAULT_METRICS` that exist) of every run in ``paths``."""
     runs = load_histories(paths)
     notes: list[str] = []
-    chosen = _choose_metrics(runs, metrics)
-    if metrics is None:          # the default list asks only for what some run has: say less
-        series = [s for m in chosen for run in runs if m in run.columns for s in [_series(run, m, notes)] if s]
-    else:
-        series = [s for m in chosen for run in runs for s in [_series(run, m, notes)] if s]
+    chosen = _choose_metrics(runs, metrics)          # a default metric is drawn only for the runs that have it
+    pairs = [(run, m) for m in chosen for run in runs if metrics is not None or m in run.columns]
+    series = [s for run, m in pairs for s in [_series(run, m, notes)] if s is not None]
     if not series:
         raise DataError("nothing to plot: " + "; ".join(notes), file=str(paths[0]))
     monitors = list(dict.fromkeys(run.monitor for run in runs if run.best_epoch is not None))
@@ -155,10 +153,9 @@ def learning_curves(paths: list[str | Path], metrics: list[str] | None = None) -
         notes.append(f"{', '.join(unmarked)}: no best epoch marked (no training.monitor in config.yaml, "
                      "or its column is empty)")
     if len(runs) == 1:
-        run = runs[0]
-        best = run.best_epoch
-        title = run.name + (f": best {run.monitor} {run.columns[run.monitor][run.epochs == best][0]:.4g} at epoch "
-                            f"{best}" if best is not None else "")
+        run, best = runs[0], runs[0].best_epoch
+        value = run.columns[run.monitor][run.epochs == best][0] if best is not None else None
+        title = run.name + (f": best {run.monitor} {value:.4g} at epoch {best}" if best is not None else "")
     else:
         title = f"{len(runs)} runs" + (f" of {Path(paths[0]).name}" if len(paths) == 1 else "")
     return Curves(title, _panels(series), notes, ", ".join(monitors) or None)
