@@ -181,6 +181,10 @@ def test_sweep_directory_plots_every_trial(tmp_path, pyplot):
     assert lines["lr_sweep/trial-0001|val_loss"][1].tolist() == [0.9, 0.7]
     assert lines["best|lr_sweep/trial-0001|val_loss"][0].tolist() == [2]
     assert lines["best|lr_sweep/trial-0000|val_loss"][0].tolist() == [1]
+    result = invoke("plot", sweep)                                # in the terminal: six curves, one colour each
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "━━ lr_sweep/trial-0002 val_loss" in result.stdout
 
 
 def test_losses_spanning_decades_get_a_log_axis(tmp_path, pyplot):
@@ -279,6 +283,8 @@ def test_canvas_draws_where_the_formula_says():
 def test_ticks_and_sparkline():
     assert termplot.nice_ticks(0.85, 0.98) == [0.85, 0.9, 0.95]
     assert termplot.nice_ticks(1, 20, 6) == [5, 10, 15, 20]
+    assert termplot.nice_ticks(1, 12, 6, integer=True) == [2, 4, 6, 8, 10, 12]
+    assert termplot.nice_ticks(0.5, 1.5, 6, integer=True) == [1]
     assert termplot.log_ticks(0.0487, 1.64) == [0.05, 0.1, 0.2, 0.5, 1.0]
     assert termplot.log_ticks(1e-4, 2.0) == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     assert termplot.sparkline(range(8)) == "▁▂▃▄▅▆▇█"

@@ -121,17 +121,20 @@ def curves_figure(curves: Curves):
         ax.set_xlabel("epoch")
         ax.grid(True, which="major", alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        handles = ([Line2D([], [], color=colors[name], lw=2, label=name) for name in dict.fromkeys(
-                   s.name for s in panel.series)] if several else [])
-        if several and len(panel.metrics) > 1 or not several:
+        handles = []        # the metrics' line styles (or colours, for one run), and the star
+        if not several or len(panel.metrics) > 1:
             handles += [Line2D([], [], ls=styles[m], lw=1.6, color="0.35" if several else colors[m], label=m)
                         for m in panel.metrics]
         if any(s.best_value is not None for s in panel.series):
             handles.append(Line2D([], [], ls="", marker="*", ms=11, color="0.6", mec="black", mew=0.6,
                                   label=f"best epoch ({curves.best_by})"))
-        ax.legend(handles=handles, fontsize=8, ncol=1 + len(handles) // 9, framealpha=0.8)
+        if handles:
+            ax.legend(handles=handles, fontsize=8, framealpha=0.8)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    if several:             # the runs' colours once, under the panels
+        fig.legend(handles=[Line2D([], [], color=colors[name], lw=2, label=name) for name in curves.names],
+                   loc="outside lower center", ncol=min(len(curves.names), 4), fontsize=8, frameon=False)
     fig.suptitle(curves.title, fontsize=12)
     return fig
 

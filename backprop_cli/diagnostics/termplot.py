@@ -72,15 +72,21 @@ class Canvas:
         return text
 
 
-def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
-    """Round numbers (1, 2 or 5 times a power of ten apart) from ``low`` to ``high``, about ``count``."""
+def nice_ticks(low: float, high: float, count: int = 4, integer: bool = False) -> list[float]:
+    """Round numbers from ``low`` to ``high``, 1, 2, 2.5 or 5 times a power of ten apart (whole numbers
+    only with ``integer``): the widest such step that still gives ``count - 2`` ticks (at least 2)."""
     if not high > low:
         return [low]
-    raw = (high - low) / max(count - 1, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step - 1e-9) * step
-    return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
+    power = 10 ** math.floor(math.log10((high - low) / max(count - 1, 1)))
+    steps = [m * power for m in (10, 5, 2.5, 2, 1)]
+    if integer:
+        steps = [step for step in steps if step >= 1 and step == int(step)] or [1]
+    for step in steps:
+        first = math.ceil(low / step - 1e-9) * step
+        ticks = [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
+        if len(ticks) >= max(2, count - 2):
+            break
+    return ticks
 
 
 def log_ticks(low: float, high: float) -> list[float]:
@@ -138,7 +144,7 @@ def chart(panel: Panel, colors: dict, key, width: int = 80, height: int = 10) ->
         line.append(label.rjust(margin - 1) + (" ┤" if label else " │"), style="dim")
         line.append_text(canvas.row_text(r))
         lines.append(line)
-    return lines + _x_axis(nice_ticks(x_lo, x_hi, 6 if width >= 60 else 4), col, margin, canvas.cols)
+    return lines + _x_axis(nice_ticks(x_lo, x_hi, 6 if width >= 60 else 4, integer=True), col, margin, canvas.cols)
 
 
 def _draw(canvas: Canvas, points: list[tuple[int, int] | None], style: str) -> None:
@@ -186,16 +192,21 @@ def series_key(curves: Curves, panel: Panel, series) -> str:
     return f"{series.name} {series.metric}" if several_metrics else curves.color_key(series)
 
 
-def _legend(curves: Curves, panel: Panel, colors: dict) -> Text:
-    text = Text(" ")
-    for s in panel.series:
-        label = series_key(curves, panel, s) if len(curves.names) > 1 else s.metric
-        text.append("  ━━ ", style=colors[series_key(curves, panel, s)])
-        text.append(label)
+def _legend(curves: Curves, panel: Panel, colors: dict, width: int) -> list[Text]:
+    """``━━ name`` in each curve's colour, and the best-epoch star, in lines of at most ``width``."""
+    entries = [(label if len(curves.names) > 1 else s.metric, colors[label])
+               for s in panel.series for label in [series_key(curves, panel, s)]]
     if any(s.best_value is not None for s in panel.series):
-        text.append("   * ", style="bold")
-        text.append(f"best epoch ({curves.best_by})")
-    return text
+        entries.append((f"best epoch ({curves.best_by})", None))
+    lines = [Text(" ")]
+    for label, color in entries:
+        entry = Text("  ")
+        entry.append("━━ " if color else "* ", style=color or "bold")
+        entry.append(label)
+        if len(lines[-1]) + len(entry) > width and len(lines[-1]) > 1:
+            lines.append(Text(" "))
+        lines[-1].append_text(entry)
+    return lines
 
 
 def render(curves: Curves, width: int = 80, height: int = 10) -> list[Text]:
@@ -205,7 +216,7 @@ def render(curves: Curves, width: int = 80, height: int = 10) -> list[Text]:
     out = [Text(curves.title, style="bold")]
     for panel in curves.panels:
         key = lambda s, panel=panel: series_key(curves, panel, s)
-        out += [Text("")] + chart(panel, colors, key, width, height) + [_legend(curves, panel, colors)]
+        out += [Text(""), *chart(panel, colors, key, width, height), *_legend(curves, panel, colors, width)]
     return out
 
 
