@@ -78,10 +78,8 @@ def trained(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def pyplot():
-    pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
-    from backprop_cli.diagnostics.figures import pyplot
-    return pyplot()
+def mpl():
+    return pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
 
 
 # ---------------------------------------------------------------------------- reading runs
@@ -111,7 +109,7 @@ def test_not_a_run_directory(tmp_path):
 
 
 # ---------------------------------------------------------------------------- PNG and SVG
-def test_png_of_a_real_run_holds_the_metrics_csv_numbers(trained, pyplot, tmp_path):
+def test_png_of_a_real_run_holds_the_metrics_csv_numbers(trained, mpl, tmp_path):
     from backprop_cli.diagnostics.figures import curves_figure, save
 
     want = columns(trained / "metrics.csv")
@@ -128,7 +126,7 @@ def test_png_of_a_real_run_holds_the_metrics_csv_numbers(trained, pyplot, tmp_pa
     assert png_size(save(fig, tmp_path / "curves.png")) == (960, 360)     # two panels of 4.8 x 3.6 in at 100 dpi
 
 
-def test_plot_command_writes_png_and_svg(trained, pyplot, tmp_path):
+def test_plot_command_writes_png_and_svg(trained, mpl, tmp_path):
     result = invoke("plot", trained, "--out", tmp_path / "c.png")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""                              # --out alone draws nothing in the terminal
@@ -141,7 +139,7 @@ def test_plot_command_writes_png_and_svg(trained, pyplot, tmp_path):
     assert 'width="691.2pt" height="259.2pt"' in svg        # two panels (loss, lr) of 4.8 x 3.6 in at 72 pt/in
 
 
-def test_one_epoch_nan_and_different_metrics(tmp_path, pyplot):
+def test_one_epoch_nan_and_different_metrics(tmp_path, mpl):
     from backprop_cli.diagnostics.figures import curves_figure, save
 
     one = write_run(tmp_path / "one", "epoch,train_loss,val_loss,val_accuracy", ["1,0.7,0.6,0.8"])
@@ -168,7 +166,7 @@ def test_a_column_without_numbers_says_so_and_the_rest_is_drawn(tmp_path):
     assert "train_loss" in result.stdout
 
 
-def test_sweep_directory_plots_every_trial(tmp_path, pyplot):
+def test_sweep_directory_plots_every_trial(tmp_path, mpl):
     from backprop_cli.diagnostics.figures import curves_figure
 
     sweep = tmp_path / "lr_sweep"
@@ -187,7 +185,7 @@ def test_sweep_directory_plots_every_trial(tmp_path, pyplot):
     assert "━━ lr_sweep/trial-0002 val_loss" in result.stdout
 
 
-def test_losses_spanning_decades_get_a_log_axis(tmp_path, pyplot):
+def test_losses_spanning_decades_get_a_log_axis(tmp_path, mpl):
     from backprop_cli.diagnostics.figures import curves_figure
 
     run = write_run(tmp_path / "r", "epoch,train_loss,val_loss,val_accuracy",
@@ -225,7 +223,7 @@ GRADIENTS = ["epoch,layer,parameter,grad_norm,update_ratio",
              "2,0 Linear,0.weight,0.25,0.008", "2,0 Linear,0.bias,0.02,", "2,2 Linear,2.weight,0.9,0.004"]
 
 
-def test_gradient_flow_from_gradients_csv(trained, pyplot, tmp_path):
+def test_gradient_flow_from_gradients_csv(trained, mpl, tmp_path):
     from backprop_cli.diagnostics.figures import curves_figure, save
 
     (trained / "gradients.csv").write_text("\n".join(GRADIENTS) + "\n")
@@ -313,7 +311,7 @@ def test_train_prints_a_sparkline_only_on_a_terminal(trained, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- eval --plot
-def test_eval_draws_the_confusion_matrix(trained, pyplot, tmp_path, monkeypatch):
+def test_eval_draws_the_confusion_matrix(trained, mpl, tmp_path, monkeypatch):
     from backprop_cli.diagnostics import figures
 
     drawn = []
@@ -333,7 +331,7 @@ def test_eval_draws_the_confusion_matrix(trained, pyplot, tmp_path, monkeypatch)
     assert (width, height) == (round(100 * fig.get_figwidth()), round(100 * fig.get_figheight()))
 
 
-def test_eval_plot_needs_a_classifier(tmp_path, pyplot, monkeypatch):
+def test_eval_plot_needs_a_classifier(tmp_path, mpl, monkeypatch):
     shutil.copy(ROOT / "data" / "diabetes.csv", tmp_path / "diabetes.csv")
     (tmp_path / "reg.yaml").write_text("name: reg\ndata: {train: diabetes.csv, task: regression, test: diabetes.csv, "
                                        "normalize: standardize}\nmodel: [{Linear: 1}]\ncriterion: MSECriterion\n"

@@ -1,5 +1,6 @@
-"""PNG, SVG and PDF pictures with matplotlib (the optional ``plot`` extra, Agg backend: no display needed):
-learning curves and gradient flow from a :class:`~.curves.Curves`, and a confusion matrix heatmap.
+"""PNG, SVG and PDF pictures with matplotlib (the optional ``plot`` extra): learning curves and gradient
+flow from a :class:`~.curves.Curves`, and a confusion matrix heatmap. Figures are made with
+``matplotlib.figure.Figure``, not pyplot: no display, no global state, nothing to close.
 
 Every curve is a ``Line2D`` whose ``gid`` is ``"name|metric"`` (its best-epoch marker ``"best|name|metric"``),
 so a test reads the plotted numbers back from the figure instead of comparing pixels.
@@ -56,27 +57,31 @@ def check_out(path: str | Path, flag: str = "--out") -> Path:
 def require_picture(path: str | Path, flag: str = "--out") -> Path:
     """:func:`check_out`, and matplotlib importable: said before any work is done."""
     path = check_out(path, flag)
-    pyplot()
+    matplotlib()
     return path
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend, or one clear error naming the extra that brings it."""
+def matplotlib():
+    """The matplotlib module, or one clear error naming the extra that brings it."""
     try:
         import matplotlib
     except ImportError:
         raise BackpropError(f"pictures need matplotlib, which the plot extra installs: {EXTRA}") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+    return matplotlib
+
+
+def figure(width: float, height: float):
+    """An empty figure of ``width`` x ``height`` inches whose layout keeps titles and legends inside."""
+    matplotlib()
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def save(fig, path: str | Path) -> Path:
-    """Write the figure in the format of ``path``'s suffix, atomically, and close it."""
+    """Write the figure in the format of ``path``'s suffix, atomically."""
     path = check_out(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=DPI, metadata=_metadata(path))
-    pyplot().close(fig)
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
     return path
 
@@ -88,21 +93,18 @@ def _metadata(path: Path) -> dict:
 
 
 def _colors(keys: list[str]) -> dict[str, str]:
-    plt = pyplot()
-    cmap = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
+    cmap = matplotlib().colormaps["tab10" if len(keys) <= 10 else "tab20"]
     return {key: cmap(i % cmap.N) for i, key in enumerate(keys)}
 
 
 def curves_figure(curves: Curves):
     """One panel per :class:`~.curves.Panel` (three to a row), a legend in each, the best epochs marked."""
-    plt = pyplot()
-    from matplotlib.lines import Line2D
-
     n = len(curves.panels)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows),
-                             squeeze=False, layout="constrained")
+    fig = figure(PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    from matplotlib.lines import Line2D
     colors = _colors(curves.color_keys)
     several = len(curves.names) > 1
     for ax, panel in zip(axes.flat, curves.panels):
@@ -153,7 +155,6 @@ def _log_axis(ax) -> None:
 
 def confusion_figure(matrix: list[list[int]], classes: list[str], title: str):
     """Rows true classes, columns predicted; the count in every cell, the colour by row share (recall)."""
-    plt = pyplot()
     import numpy as np
 
     counts = np.asarray(matrix)
@@ -161,7 +162,8 @@ def confusion_figure(matrix: list[list[int]], classes: list[str], title: str):
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     side = min(max(3.2, 0.45 * k + 1.8), 12.0)
-    fig, ax = plt.subplots(figsize=(side + 0.8, side), layout="constrained")
+    fig = figure(side + 0.8, side)
+    ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
     ax.set_xticks(range(k), [str(c) for c in classes], rotation=45 if max(map(len, map(str, classes))) > 3 else 0)
