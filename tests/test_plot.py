@@ -299,7 +299,7 @@ def test_train_prints_a_sparkline_only_on_a_terminal(trained, monkeypatch):
     assert result.exit_code == 0, result.output
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout)
     accuracy = columns(trained / "metrics.csv")["val_accuracy"]
-    best = [line for line in text.splitlines() if line.startswith("best val_accuracy")]
+    best = [line for line in text.splitlines() if line.startswith("best.npz holds epoch")]
     assert len(best) == 1
     spark = re.search(r"val_accuracy ([▁▂▃▄▅▆▇█]+) ", best[0]).group(1)      # one block per epoch
     assert len(spark) == len(accuracy) == 4

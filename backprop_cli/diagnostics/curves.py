@@ -95,15 +95,16 @@ def parse_metrics(items: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(names)) or None
 
 
-def _epochs_text(epochs: np.ndarray) -> str:
-    shown = ", ".join(str(int(e)) for e in epochs[:5])
-    return shown + (f" and {len(epochs) - 5} more" if len(epochs) > 5 else "")
+def _names(names, limit: int = 8) -> str:
+    """``a, b, c`` for a few names; the first ``limit`` and how many more for a long list."""
+    names = list(names)
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _series(run: RunHistory, metric: str, notes: list[str]) -> Series | None:
     """The run's curve of ``metric``, or None (with a note saying why) when it has none to draw."""
     if metric not in run.columns:
-        notes.append(f"{run.name}: no {metric} column (it has {', '.join(c for c in run.columns if c != 'epoch')})")
+        notes.append(f"{run.name}: no {metric} column (it has {_names(c for c in run.columns if c != 'epoch')})")
         return None
     values = run.columns[metric]
     missing = ~np.isfinite(values)
@@ -111,7 +112,7 @@ def _series(run: RunHistory, metric: str, notes: list[str]) -> Series | None:
         notes.append(f"{run.name}: {metric} is empty or not finite in every epoch; nothing to draw")
         return None
     if missing.any():
-        notes.append(f"{run.name}: {metric} is empty or not finite at epoch {_epochs_text(run.epochs[missing])}; "
+        notes.append(f"{run.name}: {metric} is empty or not finite at epoch {_names((str(int(e)) for e in run.epochs[missing]), 5)}; "
                      "the curve has gaps there")
     return Series(run.name, metric, run.epochs, values, run.best_epoch)
 
