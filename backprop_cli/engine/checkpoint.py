@@ -96,6 +96,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """True when the file at ``path`` starts with the zip signature ``PK\\x03\\x04``, as every ``.npz``
+    checkpoint does and no YAML config can: commands that take a config or a checkpoint tell them
+    apart by content, not by name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and check the container (version, meta, no pickled objects); every failure is a CheckpointError."""
     path = str(path)
