@@ -148,10 +148,14 @@ class Module(ABC):
 
     def __setattr__(self, name: str, value) -> None:
         """``layer.weight = w`` copies ``w`` into the parameter (same shape), so the gradient and any
-        optimizer holding the array stay attached to it."""
-        table = self.__dict__.get("_params", {}).get(name)
+        optimizer holding the array stay attached to it; ``layer.grad_weight += g`` adds into the
+        gradient itself (and ``layer.grad_weight = g`` overwrites it, which breaks accumulation)."""
+        d = self.__dict__
+        table = d.get("_params", {}).get(name)
         if table is None:
-            table = self.__dict__.get("_buffers", {}).get(name)
+            table = d.get("_buffers", {}).get(name)
+        if table is None and name.startswith("grad_"):
+            table = d.get("_grads", {}).get(name[5:])
         if table is None:
             object.__setattr__(self, name, value)
             return
