@@ -16,9 +16,9 @@ import inspect
 import numpy as np
 
 from .schema import Config
-from .layers import INFERRED, LayerSpec
+from .layers import LayerSpec, inferred_for
 from ..errors import ConfigError, shape_str
-from ..nn import CRITERIONS, MODULES, Criterion, Module, Sequential
+from ..nn import Criterion, Module, Sequential
 from ..optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
 
 PROBE_BATCH = 2
@@ -45,12 +45,12 @@ def _build_layers(config, specs, shape, rng, dtype) -> tuple[list[Module], tuple
 
 
 def _build_layer(config: Config, spec: LayerSpec, shape, rng, dtype) -> Module:
-    cls = MODULES[spec.name]
+    cls = config.registry.modules[spec.name]
     if spec.children is not None:                       # Sequential or Residual around a chain
         block = Sequential(*_build_layers(config, spec.children, shape, rng, dtype)[0])
         return block if issubclass(cls, Sequential) else cls(block)
     kwargs = dict(spec.args)
-    inferred = INFERRED.get(cls)
+    inferred = inferred_for(cls)
     if inferred is not None and inferred.param not in kwargs:
         if len(shape) not in inferred.ranks:
             hint = "; add Flatten before it" if inferred.param == "in_features" and len(shape) > 1 else ""
@@ -71,8 +71,8 @@ def _construct(config: Config, spec: LayerSpec, cls: type, kwargs: dict, rng, dt
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
         return cls(*args, **kwargs)
-    except (ValueError, TypeError) as err:
-        raise _layer_error(config, spec, str(err)) from None
+    except _errors_of(config, spec.name) as err:
+        raise _layer_error(config, spec, _message(err)) from None
 
 
 def _probe(config: Config, spec: LayerSpec, layer: Module, shape, dtype) -> tuple[int, ...]:
@@ -80,13 +80,23 @@ def _probe(config: Config, spec: LayerSpec, layer: Module, shape, dtype) -> tupl
     layer.evaluate()
     try:
         out = layer.forward(np.zeros((PROBE_BATCH,) + shape, dtype=dtype))
-    except (ValueError, TypeError) as err:
-        raise _layer_error(config, spec, str(err)) from None
+    except _errors_of(config, spec.name) as err:
+        raise _layer_error(config, spec, _message(err)) from None
     finally:
         layer.train()
         for m in layer.modules():
             m.output = None
     return tuple(out.shape[1:])
+
+
+def _errors_of(config: Config, name: str) -> tuple[type[BaseException], ...]:
+    """What building a layer may raise that is the user's to fix: ValueError and TypeError from the
+    library's classes (anything else is a bug), any exception from a plugin's (the user's own code)."""
+    return (Exception,) if name in config.registry.origin else (ValueError, TypeError)
+
+
+def _message(err: BaseException) -> str:
+    return str(err) if isinstance(err, (ValueError, TypeError)) else f"{type(err).__name__}: {err}"
 
 
 def _layer_error(config: Config, spec: LayerSpec, message: str) -> ConfigError:
@@ -97,9 +107,9 @@ def build_criterion(config: Config, dtype=np.float32) -> Criterion:
     """The loss of ``config.criterion``, its class weights (if any) in ``dtype``."""
     spec = config.criterion
     try:
-        return CRITERIONS[spec.name](**spec.args).to(dtype)
-    except (ValueError, TypeError) as err:
-        raise config.error("criterion", str(err), label=f"criterion ({spec.name})") from None
+        return config.registry.criterions[spec.name](**spec.args).to(dtype)
+    except _errors_of(config, spec.name) as err:
+        raise config.error("criterion", _message(err), label=f"criterion ({spec.name})") from None
 
 
 def build_optimizer(config: Config, params, grads) -> Optimizer:

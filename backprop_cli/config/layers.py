@@ -20,6 +20,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
+from .plugins import BUILTIN, Registry
 from .source import PathKey, dotted, number_from_string, show, suggest
 from ..nn import CRITERIONS, MODULES
 from ..nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchNormalization,
@@ -45,6 +46,26 @@ INFERRED: dict[type, Inferred] = {
     BatchNormalization: Inferred("num_features", (1, 2), "(N, num_features) or (N, num_features, L)"),
     SpatialBatchNormalization: Inferred("num_features", (3,), "(N, num_features, H, W)"),
 }
+#: The constructor arguments a user's layer (a plugin's) may leave out, as the built-in layers do.
+INFERRED_NAMES = ("in_features", "in_channels", "num_features")
+
+
+def inferred_for(cls: type) -> Inferred | None:
+    """What ``cls`` reads from the incoming shape: the table's entry for a built-in layer; for
+    another class, a required constructor argument named like one in :data:`INFERRED_NAMES`, read
+    from axis 0 of each sample (``Scale(num_features)`` after ``Linear: 128`` gets 128)."""
+    if cls in INFERRED:
+        return INFERRED[cls]
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None
+    for name in INFERRED_NAMES:
+        if name in params and params[name].default is inspect.Parameter.empty:
+            return Inferred(name, tuple(range(1, 7)), f"(N, {name}, ...)")
+    return None
+
+
 #: Layers whose value is a list of layers.
 CONTAINERS: tuple[type, ...] = (Sequential, Residual)
 #: Constructor arguments that backprop passes itself; never config keys.
@@ -131,7 +152,8 @@ def _expected_words(atoms: list[str]) -> str:
 class _LayerParser:
     """Turns the raw ``model`` list (or ``criterion``) into LayerSpecs, collecting problems by path."""
 
-    def __init__(self, registry: dict[str, type], kind: str, problems: list) -> None:
+    def __init__(self, registry: Registry, kind: str, problems: list) -> None:
+        self.names = registry.modules if kind == "layer" else registry.criterions
         self.registry, self.kind, self.problems = registry, kind, problems
 
     def problem(self, path: PathKey, message: str) -> None:
@@ -154,11 +176,13 @@ class _LayerParser:
             example = "Linear: 128" if self.kind == "layer" else "CrossEntropyLoss: {weights: [1, 2]}"
             self.problem(path, f"expected a {self.kind} name or a one-key mapping like `{example}`, got {got}")
             return None
-        cls = self.registry.get(name) if isinstance(name, str) else None
+        cls = self.names.get(name) if isinstance(name, str) else None
+        if cls is None and self.registry.incomplete:
+            return None                    # a plugin that failed to load is reported instead
         if cls is None:
             shown = repr(name) if isinstance(name, str) else show(name)
-            self.problem(path, f"unknown {self.kind} {shown}"
-                         + suggest(name, self.registry, also=f" (known: {', '.join(self.registry)})"))
+            self.problem(path, self.registry.why_not(name, self.kind) or f"unknown {self.kind} {shown}"
+                         + suggest(name, self.names, also=f" (known: {', '.join(self.names)})"))
             return None
         here = path + (name,)
         if isinstance(cls, type) and issubclass(cls, CONTAINERS):
@@ -196,7 +220,7 @@ class _LayerParser:
                 return None
         required = [n for n, p in params.items()
                     if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        inferred = INFERRED[cls].param if cls in INFERRED else None
+        inferred = getattr(inferred_for(cls), "param", None)
         missing = [n for n in required if n not in args and n != inferred]
         if missing:
             self.problem(path, f"missing {', '.join(missing)}")
@@ -228,7 +252,7 @@ class _LayerParser:
         positional = [n for n, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         varpos = next((n for n, p in params.items() if p.kind is p.VAR_POSITIONAL), None)
         required = [n for n in positional if params[n].default is inspect.Parameter.empty]
-        inferred = INFERRED[cls].param if cls in INFERRED else None
+        inferred = getattr(inferred_for(cls), "param", None)
         if inferred in required and len(values) < len(required):
             positional = [n for n in positional if n != inferred]
         if len(values) > len(positional) and varpos is None:
@@ -253,17 +277,24 @@ def _collecting(info: ValidationInfo, parse: Callable[[list], T]) -> T:
     return result
 
 
+def registry_of(info: ValidationInfo) -> Registry:
+    """The layers and losses this config may name: the built-in ones and its plugins'."""
+    return (info.context or {}).get("registry") or BUILTIN
+
+
 def _parse_model(value: Any, info: ValidationInfo) -> tuple[LayerSpec, ...]:
-    return _collecting(info, lambda found: _LayerParser(MODULES, "layer", found).parse_list(value, ("model",)))
+    parser = lambda found: _LayerParser(registry_of(info), "layer", found).parse_list(value, ("model",))
+    return _collecting(info, parser)
 
 
 def _parse_criterion(value: Any, info: ValidationInfo) -> LayerSpec | None:
     def parse(found: list) -> LayerSpec | None:
         before = len(found)
-        spec = _LayerParser(CRITERIONS, "criterion", found).parse(value, ("criterion",))
+        criterions = registry_of(info).criterions
+        spec = _LayerParser(registry_of(info), "criterion", found).parse(value, ("criterion",))
         if spec is not None and len(found) == before:
             try:
-                CRITERIONS[spec.name](**spec.args)          # cheap: catches e.g. reduction: avg at load time
+                criterions[spec.name](**spec.args)          # cheap: catches e.g. reduction: avg at load time
             except (ValueError, TypeError) as err:
                 found.append((("criterion",), str(err)))
         return spec

@@ -32,11 +32,11 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 
 from .keys import apply_override, pydantic_problems
-from .layers import CriterionSpec, ModelSpec
+from .layers import CriterionSpec, ModelSpec, registry_of
+from .plugins import BUILTIN, Registry, load_plugins, resolve
 from .source import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
 from ..data.load import infer_format
 from ..errors import ConfigError, DataError
-from ..nn import CRITERIONS
 
 #: What other modules take from here.
 __all__ = ["OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "config_from_dict", "config_schema", "load_config",
@@ -99,6 +99,14 @@ def _label_column(value: Any) -> int | str:
     return value
 
 
+def _plugin_entry(value: Any, info: ValidationInfo) -> str:
+    """A plugin: a Python file, made absolute against the config file's directory, or a module name."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a Python file or a module name, got {show(value)}")
+    return resolve(value, Path((info.context or {}).get("base_dir") or Path.cwd()))
+
+
+PluginEntry = Annotated[str, BeforeValidator(_plugin_entry)]
 DataPath = Annotated[Path, BeforeValidator(_file_path), WithJsonSchema({"type": "string"})]
 RunDir = Annotated[Path, BeforeValidator(_run_dir), WithJsonSchema({"type": "string"})]
 LabelColumn = Annotated[Union[int, str], PlainValidator(_label_column),
@@ -367,6 +375,10 @@ class TrainingConfig(Section):
     tensorboard: bool = Field(False, description="Write each epoch's losses, metrics and learning rate (and "
                               "gradient statistics when they are logged) as TensorBoard scalars under "
                               "<run dir>/tensorboard/; needs the tensorboard extra (tensorboardX).")
+    log_gradients: bool = Field(False, description=(
+        "Record each parameter's gradient norm and update-to-weight ratio, averaged over each epoch's "
+        "steps, in gradients.csv of the run directory, and flag vanishing or exploding gradients at the "
+        "end. Off by default: when off, training does no extra work."))
 
 
 #: The tasks whose metrics a monitor reads (those not listed: any task), and the monitors where higher is better.
@@ -392,6 +404,10 @@ class Config(Section):
 
     name: Annotated[str, BeforeValidator(_run_name)] | None = None
     seed: NonNegInt = 0
+    plugins: list[PluginEntry] = Field(default_factory=list, description=(
+        "Your own layers and losses: Python files (relative to this config) or importable module names. "
+        "Every Module and Criterion subclass defined there can be named in model: and criterion:. "
+        "The only way backprop runs code of yours; a checkpoint records these, and eval/predict need them."))
     data: DataConfig
     model: ModelSpec
     criterion: CriterionSpec
@@ -401,6 +417,7 @@ class Config(Section):
     output: RunDir | None = None
 
     _places: Places = PrivateAttr(default_factory=lambda: Places("config"))
+    _registry: Registry = PrivateAttr(default_factory=lambda: BUILTIN)
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> Config:
@@ -414,7 +431,7 @@ class Config(Section):
         return self
 
     def _resolve_task(self, info: ValidationInfo) -> None:
-        task = getattr(CRITERIONS[self.criterion.name], "task", "regression")
+        task = getattr(registry_of(info).criterions[self.criterion.name], "task", "regression")
         if self.data.task == "auto":
             self.data.task = task
         elif self.data.task != task:
@@ -447,6 +464,11 @@ class Config(Section):
                     f"got {schedule.min_lr}")
 
     @property
+    def registry(self) -> Registry:
+        """The layer and criterion classes this config may name (the library's and its plugins')."""
+        return self._registry
+
+    @property
     def run_dir(self) -> Path:
         """Where the run is written: ``output``, or ``runs/<name>``; relative to the current directory."""
         return self.output if self.output is not None else Path("runs") / self.name
@@ -469,17 +491,19 @@ class Config(Section):
 
 # =========================================================================== entry points
 def _validate(data: Any, places: Places, context: dict, problems: list[ConfigError]) -> Config:
-    """Validate plain data, collecting pydantic's errors and the cross-field ones into one ConfigError."""
-    found: list[tuple[PathKey, str]] = []
+    """Validate plain data, collecting pydantic's errors and the cross-field ones into one ConfigError.
+    The plugins are imported first: they define names the model and the criterion may use."""
+    plugins = data.get("plugins") if isinstance(data, dict) else None
+    registry, found = load_plugins(plugins, Path(context.get("base_dir") or Path.cwd()))
     config = None
     try:
-        config = Config.model_validate(data, context={**context, "problems": found})
+        config = Config.model_validate(data, context={**context, "problems": found, "registry": registry})
     except ValidationError as err:
         found += pydantic_problems(err, data, Config)
     problems = problems + [places.error(path, message) for path, message in found]
     if problems:
         raise combine(problems)
-    config._places = places
+    config._places, config._registry = places, registry
     return config
 
 

@@ -164,7 +164,7 @@ def restore(path: str | Path) -> Restored:
     try:
         config = config_from_dict(meta["config"])
     except ConfigError as err:
-        raise CheckpointError(f"stored config is invalid: {err}", file=ckpt.path, where="meta.config") from None
+        raise _stored_config_error(err, ckpt.path) from None
     input_shape = tuple(int(s) for s in meta["input_shape"])
     model, criterion = build(config, input_shape)
     model.load_state_dict(check_weights(ckpt, model.state_dict()))
@@ -173,6 +173,16 @@ def restore(path: str | Path) -> Restored:
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"normalisation statistics unreadable: {err}", file=ckpt.path, where="norm") from None
     return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)
+
+
+def _stored_config_error(err: ConfigError, path: str) -> CheckpointError:
+    """A checkpoint's config that does not load: most often a plugin the model was trained with
+    that is no longer where it was (the checkpoint names it; the code is never in the file)."""
+    for problem in getattr(err, "problems", [err]):
+        if (problem.where or "").startswith("plugins"):
+            return CheckpointError(f"the model needs the plugin it was trained with: {problem.detail}",
+                                   file=path, where=problem.where)
+    return CheckpointError(f"stored config is invalid: {err}", file=path, where="meta.config")
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None,
