@@ -44,6 +44,13 @@ class OverwritingLinear(nn.Linear):
         self._grads["bias"][...] = scale * grad_output.sum(axis=0)
 
 
+class UnscaledLinear(nn.Linear):
+    """Accumulates, but ignores scale."""
+
+    def acc_grad_parameters(self, input, grad_output, scale=1.0):
+        super().acc_grad_parameters(input, grad_output, 1.0)
+
+
 class LeakyGradReLU(nn.ReLU):
     """A wrong grad_input: lets 10% of the gradient through negative inputs."""
 
@@ -61,7 +68,8 @@ class StaleLinear(nn.Linear):
 @pytest.mark.parametrize("module, width, failing_tensor", [
     (StaleLinear(3, 2, rng=0), 3, "backward_parameters"),
     (TransposedLinear(4, 4, rng=0), 4, "weight"),
-    (OverwritingLinear(3, 2, rng=0), 3, "accumulate (scale=0.5)"),
+    (OverwritingLinear(3, 2, rng=0), 3, "accumulate"),
+    (UnscaledLinear(3, 2, rng=0), 3, "scale=0.5"),
     (LeakyGradReLU(), 4, "input"),
 ])
 def test_gradcheck_catches_wrong_backward(module, width, failing_tensor):

@@ -15,8 +15,10 @@ gradient disagrees with them with probability one). An entry passes when its rel
 Non-differentiable points (ReLU at 0, a tie in a max-pool window) are detected, not guessed: where
 the two one-sided differences disagree by more than ``kink_tol`` the coordinate is skipped and counted.
 Random layers are checked with their noise held fixed (``Dropout.hold_mask``). The checker also
-verifies that ``acc_grad_parameters`` accumulates and honours ``scale``, and that the engine's
-``backward_parameters(..., accumulate=False)`` sets the same gradients.
+verifies that ``acc_grad_parameters`` accumulates (two backward calls double the gradients) and
+honours ``scale``, and that the engine's ``backward_parameters(..., accumulate=False)`` sets the same
+gradients. Each verdict names the method it judges (:attr:`TensorCheck.method`), and
+:func:`diagnosis` says in one line what a failed one means: which method of the module is wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from ..nn.container import Sequential
 from ..nn.module import Criterion, Module
 
 
+#: The name of the check of a whole model, after its layers' checks.
+END_TO_END = "model (end to end)"
+
+
 @dataclass
 class TensorCheck:
     """The verdict on one tensor's gradient."""
@@ -45,6 +51,43 @@ class TensorCheck:
     max_rel_err: float
     worst: tuple        # index of the worst coordinate in the tensor
     passed: bool
+
+    @property
+    def method(self) -> str:
+        """The method this verdict judges: ``update_grad_input`` for the input's gradient (a module's
+        or a criterion's), ``backward_parameters`` for the engine's pass, else ``acc_grad_parameters``."""
+        if self.tensor == "input":
+            return "update_grad_input"
+        return "backward_parameters" if self.tensor == "backward_parameters" else "acc_grad_parameters"
+
+
+def diagnoses(results: list[TensorCheck]) -> list[str]:
+    """One line per failed check, naming the method to fix; the whole model's failures (which follow
+    from its layers') share one line."""
+    failed = [r for r in results if not r.passed]
+    lines = [diagnosis(r) for r in failed if r.layer != END_TO_END]
+    whole = [r.tensor for r in failed if r.layer == END_TO_END]
+    if whole:
+        lines.append(f"{END_TO_END}: wrong for {', '.join(whole)}; the layers that fail are the cause "
+                     "(if none does, the container's backward is)")
+    return lines
+
+
+def diagnosis(check: TensorCheck) -> str:
+    """One line on what a failed check of one module means, naming the method to fix."""
+    where = f"{check.layer}: {check.method}"
+    if check.tensor == "input":
+        return (f"{where} is wrong: grad_input disagrees with the finite differences of forward "
+                f"(worst at {check.worst}, relative error {check.max_rel_err:.2g})")
+    if check.tensor == "accumulate":
+        return (f"{where} overwrites the gradients instead of adding to them: two backward calls must "
+                "double them (write grad += ..., not grad = ...)")
+    if check.tensor.startswith("scale"):
+        return f"{where} ignores scale: backward(input, grad_output, {check.tensor}) must add {check.tensor[6:]} x the gradient"
+    if check.tensor == "backward_parameters":
+        return f"{where}(accumulate=False) does not set the gradients that zero_grad_parameters() + backward give"
+    return (f"{where} is wrong for {check.tensor}: grad_{check.tensor} disagrees with the finite differences "
+            f"of forward (worst at {check.worst}, relative error {check.max_rel_err:.2g})")
 
 
 def _errors(analytic: np.ndarray, numeric: np.ndarray, tol: float):
@@ -140,29 +183,39 @@ def check_module(module: Module, input: np.ndarray, *, name: str | None = None, 
         results.append(_verdict(name, tensor, array.shape, coords[keep], analytic[:, coords[keep]],
                                 numeric, int(kinks.sum()), tol))
     if named:
-        results.append(check_accumulation(m, x, name=name, rng=rng, tol=tol))
+        results += check_accumulation(m, x, name=name, rng=rng, tol=tol)
         results.append(check_parameter_pass(m, x, name=name, rng=rng, tol=tol))
     return results
 
 
+def _agreement(name: str, tensor: str, actual: list[np.ndarray], expected: list[np.ndarray], tol: float) -> TensorCheck:
+    """A verdict comparing arrays entry by entry (no finite differences: a property of the contract)."""
+    a = np.concatenate([v.ravel() for v in actual])
+    e = np.concatenate([v.ravel() for v in expected])
+    abs_err, rel_err, ok = _errors(a, e, tol)
+    return TensorCheck(name, tensor, e.size, e.size, 0, float(abs_err.max(initial=0.0)),
+                       float(rel_err.max(initial=0.0)), (), bool(ok.all()))
+
+
 def check_accumulation(module: Module, input: np.ndarray, *, name: str | None = None, scale: float = 0.5,
-                       tol: float = 1e-6, rng=None) -> TensorCheck:
-    """``backward`` with ``scale=1`` then with ``scale`` must leave ``(1 + scale)`` times the first gradients,
-    and ``grad_input`` must not depend on ``scale``."""
+                       tol: float = 1e-6, rng=None) -> list[TensorCheck]:
+    """Two verdicts on ``acc_grad_parameters``: ``accumulate``, two ``backward`` calls leave twice the
+    gradients of one (and the same ``grad_input`` twice); ``scale=...``, one call with ``scale`` from
+    zero leaves ``scale`` times the gradients of one with 1 (and ``grad_input`` does not change)."""
     rng = np.random.default_rng(0) if rng is None else rng
     name = name or type(module).__name__
     out = module.forward(input)
     g = rng.standard_normal(out.shape)
+    grads = module.parameters()[1]
     module.zero_grad_parameters()
     gi_1 = module.backward(input, g).copy()
-    first = [grad.copy() for _, grad in zip(*module.parameters())]
+    once = [grad.copy() for grad in grads]
+    gi_2 = module.backward(input, g).copy()
+    accumulate = _agreement(name, "accumulate", grads + [gi_2], [2 * o for o in once] + [gi_1], tol)
+    module.zero_grad_parameters()
     gi_s = module.backward(input, g, scale=scale)
-    _, grads = module.parameters()
-    expected = np.concatenate([(1 + scale) * f.ravel() for f in first] + [gi_1.ravel()])
-    actual = np.concatenate([grad.ravel() for grad in grads] + [gi_s.ravel()])
-    abs_err, rel_err, ok = _errors(actual, expected, tol)
-    return TensorCheck(name, f"accumulate (scale={scale})", expected.size, expected.size, 0,
-                       float(abs_err.max()), float(rel_err.max()), (), bool(ok.all()))
+    scaled = _agreement(name, f"scale={scale}", grads + [gi_s], [scale * o for o in once] + [gi_1], tol)
+    return [accumulate, scaled]
 
 
 def check_parameter_pass(module: Module, input: np.ndarray, *, name: str | None = None, scale: float = 0.5,
@@ -226,7 +279,7 @@ def check_model(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarra
     for i, layer in enumerate(layers):
         results += check_module(layer, layer_input, name=f"{i} {type(layer).__name__}", **kw)
         layer_input = layer.output
-    results += check_module(m, x, name="model (end to end)", **kw)
+    results += check_module(m, x, name=END_TO_END, **kw)
     results += check_criterion(criterion, m.forward(x), y, name=type(criterion).__name__, **kw)
     return results
 
