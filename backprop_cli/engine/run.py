@@ -15,6 +15,7 @@ from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
 from .experiment import Data, build, check_output, load_data, make_trainer, run_meta, save
 from . import tracking
+from .gradients import CSV_COLUMNS, GradientFlow, csv_rows
 from .metrics import Report
 from .trainer import Callback, Interrupted, Trainer, measure
 
@@ -53,7 +54,9 @@ class Run:
         self.directory.start()
         final = _FinalWeights()
         tracker = tracking.TensorBoard(self.directory.path / "tensorboard") if self.config.training.tensorboard else None
-        trainer.callbacks = [self.directory, final, *([tracker] if tracker else []), *callbacks]
+        flow = [GradientFlow(trainer.model)] if self.config.training.log_gradients else []
+        # the record gets its gradients first, so that the run directory and TensorBoard see them
+        trainer.callbacks = [*flow, self.directory, final, *([tracker] if tracker else []), *callbacks]
         try:
             trainer.fit(data.train.x, data.train.y, *((data.val.x, data.val.y) if data.val else ()),
                         epochs=self.config.training.epochs)
@@ -179,14 +182,15 @@ def _check_finite(ckpt: Checkpoint, group: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the run directory
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "config.yaml", "run.json", "tensorboard")
+RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "gradients.csv", "config.yaml", "run.json", "tensorboard")
 
 
 class RunDirectory(Callback):
     """Writes a run's files: ``config.yaml`` and ``run.json`` (the environment, see
     :mod:`~backprop_cli.engine.environment`) at the start, then as epochs end ``metrics.csv`` (every
-    epoch), ``last.npz`` (every ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the
-    monitored metric improves). Every write is atomic."""
+    epoch), ``gradients.csv`` (every epoch, with ``training.log_gradients``), ``last.npz`` (every
+    ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the monitored metric improves).
+    Every write is atomic."""
 
     def __init__(self, path: Path, config: Config, data: Data, environment: dict, *,
                  resumed_from: Checkpoint | None = None) -> None:
@@ -225,6 +229,8 @@ class RunDirectory(Callback):
 
     def on_epoch_end(self, trainer, record):
         self.write_metrics(trainer.history)
+        if "gradients" in record:
+            self.write_gradients(trainer.history, trainer.model)
         if record.get("best"):
             self.save(trainer, "best.npz")
         if trainer.epoch % self.every == 0:
@@ -243,10 +249,16 @@ class RunDirectory(Callback):
         for record in history:
             columns += [k for k in record if k.startswith("val_") and k not in columns]
         columns += ["lr", "seconds", "samples_per_sec"]
-        lines = [",".join(columns)]
-        lines += [",".join("" if r.get(c) is None else f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
-                           for c in columns) for r in history]
-        atomic_write(self.path / "metrics.csv", lambda f: f.write(("\n".join(lines) + "\n").encode()))
+        self._write_csv("metrics.csv", columns, [[r.get(c) for c in columns] for r in history])
+
+    def write_gradients(self, history: list[dict], model) -> None:
+        """``gradients.csv``: one row per epoch and parameter (see :mod:`backprop_cli.engine.gradients`)."""
+        self._write_csv("gradients.csv", CSV_COLUMNS, csv_rows(history, model))
+
+    def _write_csv(self, name: str, columns, rows) -> None:
+        cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+        lines = [",".join(columns)] + [",".join(cell(v) for v in row) for row in rows]
+        atomic_write(self.path / name, lambda f: f.write(("\n".join(lines) + "\n").encode()))
 
 
 def yaml_dump(data: dict) -> str:
