@@ -301,7 +301,7 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
     Example: backprop gradcheck configs/digits_cnn.yaml   (or just: backprop gradcheck)
     """
     from ..diagnostics.gradcheck import check_config, check_library
-    from .render import gradcheck_table, make_console
+    from .render import gradcheck_failures, gradcheck_table, make_console
 
     if eps <= 0 or tol <= 0 or batch < 1 or max_checks < 1:
         raise typer.BadParameter("--eps and --tol must be > 0; --batch and --max-checks >= 1")
@@ -316,8 +316,46 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
     console.print(gradcheck_table(results, title))
     failed = [r for r in results if not r.passed]
     if failed:
+        for line in gradcheck_failures(results):
+            console.print(line)
         _fail(f"{len(failed)} of {len(results)} gradient checks failed")
     console.print(f"[green]all {len(results)} gradient checks passed[/green]")
+
+
+@app.command()
+@_edge
+def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
+                                          help="A YAML config (fresh weights) or a checkpoint written by train."),
+            sample: int = typer.Option(0, "--sample", "-i", help="The first training sample (file order)."),
+            batch: int = typer.Option(1, "--batch", "-n", help="How many samples, from --sample on."),
+            layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Show the backward of this layer only."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON object (arrays as lists)."),
+            no_check: bool = typer.Option(False, "--no-check", help="Skip the finite-difference check."),
+            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Show one training step: forward, loss, backward, optimizer step.
+
+    On real samples of the config's training data, every number computed by the library: each
+    layer's output, the criterion's dLoss/dOutput, each layer's grad_input and parameter gradients
+    with the formula from its docstring, the optimizer's change of every weight beside -lr * grad,
+    and a finite-difference check of this very batch.
+
+    Example: backprop explain configs/digits_mlp.yaml --sample 0
+    """
+    from ..diagnostics.explain import explain as run_explain
+    from .render import explanation, make_console
+
+    if batch < 1 or sample < 0:
+        raise typer.BadParameter("--sample must be >= 0 and --batch >= 1")
+    result = run_explain(source, _overrides(set_, None), sample=sample, batch=batch, layer=layer, check=not no_check)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console = make_console()
+    for renderable in explanation(result):
+        console.print(renderable)
+    failed = [row["layer"] for row in result["gradcheck"] or [] if not row["passed"]]
+    if failed:
+        _fail(f"the finite-difference check fails for {', '.join(failed)} (part 5)")
 
 
 @app.command()

@@ -9,6 +9,7 @@ import time
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.live import Live
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -162,6 +163,7 @@ def training_results(trainer, scored, files, classes: list[str] | None = None, s
     if report.per_class is not None and len(report.confusion) <= PER_CLASS_COLUMNS:
         out.append(per_class_table(report, classes or ["0", "1"],
                                    title=f"per class: {scored[0].label}, {split} split"))
+    out += gradient_flow(trainer)
     return out + [f"wrote {path}" for path in files]
 
 
@@ -199,6 +201,30 @@ def curves_chart(curves, console: Console) -> list:
     from ..diagnostics.termplot import render
     width = console.width if console.is_terminal or "COLUMNS" in os.environ else 80
     return render(curves, width=min(width, 120))
+
+
+def gradient_flow(trainer) -> list:
+    """With ``training.log_gradients``: each parameter's mean gradient norm in the first and the last
+    epoch, its last update ratio, and a flag for vanishing or exploding gradients."""
+    from ..engine.gradients import EXPLODING, VANISHING, flow_summary
+
+    rows = flow_summary(trainer.history, trainer.model)
+    if not rows:
+        return []
+    first, last = rows[0]["epochs"]
+    table = Table(title="gradient flow (means over each epoch's steps; all epochs in gradients.csv)",
+                  show_edge=False, header_style="bold")
+    for name in ("layer", "parameter", f"|grad| epoch {first}", f"|grad| epoch {last}", "|dW|/|W|", ""):
+        table.add_column(name, justify="left" if name in ("layer", "parameter", "") else "right")
+    for r in rows:
+        mark = f"[bold red]{r['flag']}[/bold red]" if r["flag"] else ""
+        table.add_row(r["layer"], r["parameter"], f"{r['first_grad_norm']:.3g}", f"{r['grad_norm']:.3g}",
+                      f"{r['update_ratio']:.3g}", mark)
+    flagged = list(dict.fromkeys(r["layer"] for r in rows if r["flag"]))
+    rule = (f"vanishing: |grad| < {VANISHING:g}; exploding: |grad| grew {EXPLODING:g}x since epoch {first} "
+            "or |dW|/|W| > 1")
+    verdict = f"[bold red]check {', '.join(flagged)}[/bold red] ({rule})" if flagged else f"no gradient flagged ({rule})"
+    return [table, verdict]
 
 
 def evaluation(result: dict, split: str) -> list:
@@ -288,6 +314,14 @@ def gradcheck_table(results, title: str) -> Table:
     return table
 
 
+def gradcheck_failures(results) -> list:
+    """A line per failed check, naming the method of the module that is wrong."""
+    from rich.text import Text
+
+    from ..diagnostics.gradcheck import diagnoses
+    return [Text.assemble(("FAIL ", "bold red"), line) for line in diagnoses(results)]
+
+
 def shape_text(per_sample: tuple[int, ...]) -> str:
     """``(N, 1, 8, 8)``: a per-sample shape with its batch axis."""
     return "(" + ", ".join(map(str, ("N", *per_sample))) + ")"
@@ -316,3 +350,153 @@ def timing_table(rows, title: str) -> Table:
         table.add_row(r.name, f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}",
                       f"{100 * (r.forward_ms + r.backward_ms) / total:.1f}%")
     return table
+
+
+# ---------------------------------------------------------------------------- explain
+#: Arrays with at most this many values are shown in full; larger ones by their statistics.
+SHOWN_IN_FULL = 16
+#: Lines of ``explain`` are kept this short (a 100-column terminal).
+EXPLAIN_WIDTH = 98
+
+
+def _flat(values) -> list:
+    if isinstance(values, list):
+        return [v for item in values for v in _flat(item)]
+    return [values]
+
+
+def _num(v) -> str:
+    """A value with 4 significant digits; a negative zero as 0."""
+    return ("0" if v == 0 else f"{v:.4g}") if isinstance(v, float) else str(v)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def array_lines(label: str, t: dict, indent: int) -> list[str]:
+    """An array from ``explain``: every value when it has few (a small batch of rows row by row),
+    else its statistics and first values; on one line when that fits, else on the lines below."""
+    flat, shape = _flat(t["values"]), t["shape"]
+    head = f"{label} {_shape(shape)}"
+    if len(flat) > SHOWN_IN_FULL and len(shape) == 2 and shape[0] <= 8 and shape[1] <= SHOWN_IN_FULL:
+        return [" " * indent + head] + [line for i, row in enumerate(t["values"])
+                                        for line in _wrapped([_num(v) for v in row], "", indent + 2, f"{i}: ")]
+    if len(flat) > SHOWN_IN_FULL:
+        head += f"  min {_num(t['min'])}  mean {_num(t['mean'])}  max {_num(t['max'])}  |.| {_num(t['norm'])}"
+        body, more = [_num(v) for v in flat[:8]], ", ..."
+    else:
+        body, more = [_num(v) for v in flat], ""
+    one = f"{head}: {', '.join(body)}{more}"
+    if indent + len(one) <= EXPLAIN_WIDTH:
+        return [" " * indent + one]
+    return [" " * indent + head] + _wrapped(body, more, indent + 2)
+
+
+def _wrapped(values: list[str], more: str, indent: int, prefix: str = "") -> list[str]:
+    """``values`` joined by commas on lines of at most :data:`EXPLAIN_WIDTH` columns."""
+    lines, line = [], " " * indent + prefix
+    for i, text in enumerate(values):
+        piece = text + (", " if i + 1 < len(values) else more)
+        if len(line) + len(piece) > EXPLAIN_WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = " " * (indent + len(prefix))
+        line += piece
+    return lines + [line.rstrip()]
+
+
+def explanation(r: dict):
+    """What ``explain`` prints: the training step in five numbered parts, as plain lines of text (no
+    markup is read from the values), at most :data:`EXPLAIN_WIDTH` columns wide (prose is wrapped)."""
+    import textwrap
+
+    from rich.text import Text
+
+    out: list = []
+
+    def say(text: str, style: str = "", indent: int = 0, wrap: bool = True) -> None:
+        lines = (textwrap.wrap(text, EXPLAIN_WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
+                               break_on_hyphens=False) if wrap else [" " * indent + text]) or [""]
+        out.extend(Text(line, style=style) for line in lines)
+
+    def array(label: str, t: dict, indent: int) -> None:
+        out.extend(Text(line) for line in array_lines(label, t, indent))
+
+    def part(title: str) -> None:
+        out.extend([Text(""), Text(title, style="bold")])
+
+    first, stop = r["samples"]
+    which = f"sample {first}" if stop - first == 1 else f"samples {first} to {stop - 1}"
+    say(f"explain {r['name']}: training {which} of {r['of']} in {r['data']}", "bold")
+    say(f"weights: {r['weights']}", indent=2)
+    array("target", r["target"], 2)
+
+    part("1. forward: output = layer.forward(input), first layer first (training mode)")
+    array("input", r["input"], 2)
+    for f in r["forward"]:
+        say(f"{f['index']} {f['layer']}   {_shape(f['input_shape'])} -> {_shape(f['output']['shape'])}", "bold cyan", 2)
+        say(f["formula"], "dim", 4)
+        array("output", f["output"], 4)
+        for note in f["notes"]:
+            say(note["text"], "yellow", 4)
+
+    c = r["criterion"]
+    part("2. loss = criterion.forward(output, target); grad_output = criterion.backward(output, target)")
+    say(f"{c['name']}: {c['formula']}", "dim", 2)
+    say(f"loss = {c['loss']:.6g} (reduction: {c['reduction']})", "bold", 2)
+    array("grad_output = dLoss/dOutput", c["grad_output"], 2)
+    say(f"the criterion's formula: {c['gradient_formula']}", "dim", 4)
+    say(f"its values: {c['reading']}", "", 4)
+    say("This is what Torch7 calls df_do: the derivative of this loss with respect to the output "
+        "(not target - output).", "", 2)
+
+    part("3. backward, last layer first: grad_input = layer.update_grad_input(input, grad_output)")
+    say("grad_input is dLoss/dInput, the next grad_output down: a derivative, not new weights. Then "
+        "layer.acc_grad_parameters(input, grad_output, scale=1) adds dLoss/dW into grad_weight, grad_bias.",
+        "", 2)
+    for b in r["backward"]:
+        say(f"{b['index']} {b['layer']}", "bold cyan", 2)
+        say(b["formula"], "dim", 4)
+        array("grad_output", b["grad_output"], 4)
+        array("grad_input ", b["grad_input"], 4)
+        shown = set()
+        for p in b["parameters"]:
+            if p["formula"] not in shown:
+                shown.add(p["formula"])
+                say(p["formula"], "dim", 4)
+            array(f"{p['name']} gradient", p["grad"], 4)
+    unchanged = r["weights_unchanged_by_backward"]
+    say("weights after backward: " + ("unchanged: backward computes derivatives, it never changes a weight"
+                                      if unchanged else "CHANGED: a layer's backward wrote to its weights"),
+        "green" if unchanged else "bold red", 2)
+
+    s = r["step"]
+    part("4. step: optimizer.step(), the only place weights change")
+    say(s["module"], "", 2)
+    for text in s["rule"].splitlines():
+        say(text, "dim", 2, wrap=False)
+    if s["clipping"]:
+        say(s["clipping"], "yellow", 2)
+    table = Table(show_edge=False, header_style="bold", box=None, padding=(0, 1))
+    for name in ("parameter", "|W_new - W_old|", f"|lr * grad|, lr {s['lr']:.3g}", "max |step + lr*grad|", "|dW|/|W|"):
+        table.add_column(name, justify="left" if name == "parameter" else "right")
+    for p in s["parameters"]:
+        table.add_row(p["name"], _num(p["step"]["norm"]), _num(p["minus_lr_grad"]["norm"]),
+                      f"{p['max_difference']:.2g}", f"{p['update_ratio']:.3g}")
+    out.append(Padding(table, (0, 0, 0, 1), expand=False))
+    verdict = ("the step is -lr * grad for every weight (to rounding)" if s["equals_minus_lr_grad"]
+               else "the step is not -lr * grad")
+    say(f"{verdict}: {s['why']}", "bold", 2)
+    say("|grad| and |dW|/|W| are what training.log_gradients: true averages over each epoch's steps into "
+        "gradients.csv (see the README, Gradient flow)", "", 2)
+
+    if r["gradcheck"] is not None:
+        part("5. finite differences: gradcheck of this batch's gradients (float64, central differences)")
+        for g in r["gradcheck"]:
+            skipped = f", {g['skipped']} at kinks" if g["skipped"] else ""
+            status = "pass" if g["passed"] else "FAIL"
+            say(f"{status:4}  {g['layer']:<24} {g['checked']:>6} compared{skipped}, max rel err "
+                f"{g['max_rel_err']:.1e}", "green" if g["passed"] else "bold red", 2)
+            for failure in g["failures"]:
+                say(failure, "red", 8)
+    return out
