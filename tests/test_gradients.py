@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from backprop_cli import nn
-from backprop_cli.diagnostics.gradcheck import (CRITERION_CASES, MODULE_CASES, away_from_zero, check_module,
-                                    library_cases)
+from backprop_cli.diagnostics.gradcheck import (CRITERION_CASES, MODULE_CASES, away_from_zero, check_model,
+                                                check_module, diagnoses, library_cases)
 
 CASES = library_cases()
 
@@ -102,3 +102,26 @@ def test_random_probes_for_large_outputs_still_catch_errors():
     bad = check_module(TransposedLinear(10, 10, rng=0), x, max_checks=20)
     assert all(r.passed for r in good) and good[0].checked == 20
     assert not {r.tensor: r for r in bad}["weight"].passed
+
+
+@pytest.mark.parametrize("module, width, failing, says", [
+    (LeakyGradReLU(), 4, {"input"}, "LeakyGradReLU: update_grad_input is wrong"),
+    (TransposedLinear(4, 4, rng=0), 4, {"weight", "backward_parameters"},
+     "TransposedLinear: acc_grad_parameters is wrong for weight: grad_weight disagrees"),
+    (OverwritingLinear(3, 2, rng=0), 3, {"accumulate"},
+     "OverwritingLinear: acc_grad_parameters overwrites the gradients instead of adding to them"),
+    (UnscaledLinear(3, 2, rng=0), 3, {"scale=0.5", "backward_parameters"},
+     "UnscaledLinear: acc_grad_parameters ignores scale"),
+])
+def test_gradcheck_names_the_method_to_fix(module, width, failing, says):
+    results = check_module(module, away_from_zero(np.random.default_rng(0), (5, width)))
+    assert {r.tensor for r in results if not r.passed} == failing
+    assert says in diagnoses(results)[0]
+
+
+def test_the_whole_models_failures_share_one_line():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), LeakyGradReLU(), nn.Linear(4, 2, rng=1))
+    x = away_from_zero(np.random.default_rng(0), (5, 3))
+    lines = diagnoses(check_model(model, nn.MSECriterion(), x, np.zeros((5, 2))))
+    assert lines[0].startswith("1 LeakyGradReLU: update_grad_input is wrong")
+    assert len(lines) == 2 and lines[1].startswith("model (end to end): wrong for input, 0.weight, 0.bias")
