@@ -2,7 +2,6 @@
 gradients.csv, measured right, kept across a resume, flagged when they vanish or explode, absent when off."""
 
 import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +38,8 @@ training:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(iris_dir):
+    return iris_dir
 
 
 def write(project, epochs=1, log="true") -> Path:

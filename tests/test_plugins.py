@@ -1,7 +1,6 @@
 """Modules and criterions written by the user, loaded from a config's ``plugins:`` and only from there:
 training, gradcheck naming the wrong method, checkpoints that need their plugin, and one-line errors."""
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -36,11 +35,9 @@ LAYERS = (ROOT / "examples" / "my_layers.py").read_text()
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "my_layers.py").write_text(LAYERS)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(iris_dir):
+    (iris_dir / "my_layers.py").write_text(LAYERS)
+    return iris_dir
 
 
 def config(path: Path, plugin="my_layers.py", layer="Scale", criterion="ClassNLLCriterion", name="plug.yaml") -> Path:
