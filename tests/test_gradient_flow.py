@@ -133,3 +133,15 @@ def test_log_gradients_must_be_a_boolean(project):
     path = write(project, log="maybe")
     with pytest.raises(ConfigError, match=r"flow.yaml:10: training.log_gradients: expected true or false, got 'maybe'"):
         load_config(path)
+
+
+def test_tensorboard_gets_the_logged_gradients(project):
+    pytest.importorskip("tensorboardX", reason="needs the tensorboard extra: pip install 'backprop-cli[tensorboard]'")
+    from test_tracking import read_scalars
+    path = write(project, epochs=2)
+    path.write_text(path.read_text() + "  tensorboard: true\n")
+    assert runner.invoke(app, ["train", str(path), "-q"]).exit_code == 0
+    scalars = read_scalars(project / "runs" / "flow" / "tensorboard")
+    for row in csv.DictReader(open("runs/flow/gradients.csv")):
+        tag = f"gradients/{row['parameter']}/grad_norm"
+        assert scalars[tag][int(row["epoch"])] == pytest.approx(float(row["grad_norm"]), rel=1e-5)
