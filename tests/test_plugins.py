@@ -188,3 +188,17 @@ def test_grad_attribute_assignment_writes_into_the_gradient():
     layer.to(np.float64)
     layer.grad_weight += np.ones((2, 2))          # into the gradient that to() made, not a stale copy
     assert layer.parameters()[1][0].sum() == 8 and layer.parameters()[1][0].dtype == np.float64
+
+
+def test_an_exception_in_plugin_code_is_one_line_saying_where(project):
+    (project / "boom.py").write_text(
+        "from backprop_cli import nn\n\n"
+        "class Boom(nn.Module):\n"
+        "    def update_output(self, x):\n"
+        "        return x\n"
+        "    def update_grad_input(self, x, g):\n"
+        "        raise KeyError('oops')\n")
+    path = config(project, plugin="boom.py", layer="Boom")
+    one_line_error(invoke("train", path, "-q"), "boom.py:7 in update_grad_input: KeyError: 'oops'")
+    one_line_error(invoke("explain", path), "plug.yaml:7: model.1 (Boom): boom.py:7 in update_grad_input: KeyError")
+    assert not (project / "runs" / "plug" / "last.npz").exists()

@@ -73,10 +73,11 @@ def _edge(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from ..config.plugins import plugin_frame
         from ..errors import BackpropError
         try:
             return command(*args, **kwargs)
-        except (BackpropError, ValueError, TypeError) as err:
+        except BackpropError as err:
             if _state["debug"]:
                 raise
             _fail(str(err))
@@ -84,6 +85,11 @@ def _edge(command):
             if _state["debug"]:
                 raise
             _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+        except Exception as err:           # raised in a plugin: the user's code, one line saying where
+            where = plugin_frame(err)
+            if _state["debug"] or (where is None and not isinstance(err, (ValueError, TypeError))):
+                raise
+            _fail(f"{where}: {type(err).__name__}: {err}" if where else str(err))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 

@@ -63,6 +63,10 @@ class Registry:
 
 BUILTIN = Registry()
 
+#: The file of every plugin imported in this process -> how to name it in a message (the entry as
+#: written for a file, the module's path for a module name); :func:`plugin_frame` reads it.
+_LOADED: dict[str, str] = {}
+
 
 class PluginError(Exception):
     """One entry of ``plugins:`` that cannot be used; the message says why, naming the plugin."""
@@ -110,9 +114,14 @@ def load_plugins(entries: Any, base_dir: Path) -> tuple[Registry, list[tuple[Pat
 # ----------------------------------------------------------------------------- importing
 def _import(entry: str, base_dir: Path) -> ModuleType:
     if is_file_entry(entry):
-        return _import_file(entry, Path(resolve(entry, base_dir)))
+        module = _import_file(entry, Path(resolve(entry, base_dir)))
+        _LOADED[str(Path(module.__file__))] = entry
+        return module
     try:
-        return importlib.import_module(entry)
+        module = importlib.import_module(entry)
+        if getattr(module, "__file__", None):
+            _LOADED[str(Path(module.__file__))] = module.__file__
+        return module
     except ModuleNotFoundError as err:
         if err.name is not None and (entry == err.name or entry.startswith(err.name + ".")):
             raise PluginError(f"no module named {entry!r} (a plugin is a .py file, relative to the config, "
@@ -158,6 +167,20 @@ def _raised(entry: str, err: BaseException, path: Path | None) -> str:
             entry = f"{entry} ({mine[-1].filename})"
     where = f" (line {line})" if line is not None else ""
     return f"{entry} raised {type(err).__name__} on import{where}: {text}".rstrip(": ")
+
+
+def plugin_frame(err: BaseException) -> str | None:
+    """Where in a plugin an exception was raised (``my_layers.py:31 in update_grad_input``): the
+    deepest frame of its traceback, or of its causes', in a plugin file; None when no plugin is in it.
+    A plugin's exception is its author's mistake, and the CLI reports it as one line saying where."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename in _LOADED]
+        if frames:
+            return f"{_LOADED[frames[-1].filename]}:{frames[-1].lineno} in {frames[-1].name}"
+        err = err.__cause__ or err.__context__
+    return None
 
 
 # ----------------------------------------------------------------------------- what a plugin defines

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.plugins import plugin_frame
 from ..config.schema import Config
 from ..engine.checkpoint import is_checkpoint
 from ..engine.experiment import check_output, make_trainer, model_inputs, prepare, read_split, restore
@@ -195,9 +196,14 @@ def _user_errors(config: Config) -> tuple[type[BaseException], ...]:
 
 
 def _layer_error(s: _Setup, i: int, err: BaseException, batch: int) -> ConfigError:
-    hint = "; a batch may be needed: try --batch 8" if batch == 1 else ""
-    return s.config.error(f"model.{i}", f"{err} (in training mode, on {batch} sample{'s' * (batch > 1)}{hint})",
-                          label=f"model.{i} ({s.config.model[i].name})")
+    """The layer's error placed at its line in the config; a plugin's exception says where it was raised."""
+    where = plugin_frame(err)
+    if where is not None:
+        text = f"{where}: {type(err).__name__}: {err}"
+    else:
+        hint = "; a batch may be needed: try --batch 8" if batch == 1 and isinstance(err, ValueError) else ""
+        text = f"{err} (in training mode, on {batch} sample{'s' * (batch > 1)}{hint})"
+    return s.config.error(f"model.{i}", text, label=f"model.{i} ({s.config.model[i].name})")
 
 
 # ----------------------------------------------------------------------------- the walk
