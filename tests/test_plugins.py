@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
 from backprop_cli.config.schema import load_config
-from backprop_cli.engine.experiment import build, prepare
+from backprop_cli.engine.experiment import prepare
 from backprop_cli.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
