@@ -34,7 +34,8 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
 from .keys import apply_override, pydantic_problems
 from .layers import CriterionSpec, ModelSpec, registry_of
 from .plugins import BUILTIN, Registry, load_plugins, resolve
-from .source import PathKey, Places, combine, dotted, number_from_string, read_yaml, show, split_dotted
+from .source import (PathKey, Places, combine, dotted, number_from_string, read_config_file, read_yaml, show,
+                     split_dotted)
 from ..data.load import infer_format
 from ..errors import ConfigError, DataError
 
@@ -513,15 +514,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
     Raises one ConfigError listing every mistake found, each as ``file:line: dotted.path: expected ...``.
     """
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such config file", file=file) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, expected a YAML config file", file=file) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read: {err}", file=file) from None
-    data, table, problems = read_yaml(text, file)
+    data, table, problems = read_yaml(read_config_file(path), file)
     if data is None:
         raise ConfigError("the config is empty; expected a mapping with data, model, criterion, optimizer",
                           file=file)
