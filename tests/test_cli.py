@@ -166,7 +166,7 @@ def test_resume_refuses_a_different_config_and_another_runs_directory(project):
     assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1", "--out", "b").exit_code == 0
     changed = invoke("train", "tiny.yaml", "--set", "training.batch_size=64", "--resume", "a/last.npz")
     assert changed.exit_code == 1
-    assert "training.batch_size is 16 in the checkpoint, 64 here" in changed.stderr
+    assert "--set: training.batch_size=64: 16 in the checkpoint, 64 here" in changed.stderr
     onto_b = invoke("train", "tiny.yaml", "--resume", "a/last.npz", "--out", "b")
     assert onto_b.exit_code == 1 and "b already holds" in onto_b.stderr
     assert len((project / "b/metrics.csv").read_text().splitlines()) == 2         # b is untouched

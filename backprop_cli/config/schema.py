@@ -419,12 +419,14 @@ class Config(Section):
 
     _places: Places = PrivateAttr(default_factory=lambda: Places("config"))
     _registry: Registry = PrivateAttr(default_factory=lambda: BUILTIN)
+    #: The values this config filled in itself: dotted key -> the value as given (``None``, ``"auto"``).
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> Config:
         ctx = info.context or {}
         if self.name is None:
-            self.name = ctx.get("default_name") or "run"
+            self._derive("name", None, ctx.get("default_name") or "run")
         if self.criterion is not None:                       # else already reported
             self._resolve_task(info)
             self._resolve_training(info)
@@ -434,7 +436,7 @@ class Config(Section):
     def _resolve_task(self, info: ValidationInfo) -> None:
         task = getattr(registry_of(info).criterions[self.criterion.name], "task", "regression")
         if self.data.task == "auto":
-            self.data.task = task
+            self._derive("data.task", "auto", task)
         elif self.data.task != task:
             _report(info, ("data", "task"), f"{self.data.task} does not fit {self.criterion.name} "
                     f"(a {task} criterion); set task: {task} or auto")
@@ -449,7 +451,10 @@ class Config(Section):
         if not validation and training.monitor.startswith("val_"):
             _report(info, ("training", "monitor"), f"{training.monitor} needs validation data "
                     "(data.validation or data.validation_split > 0); monitor train_loss or auto")
-        training.monitor, training.mode = monitor_for(self.data.task, training.monitor, training.mode, validation)
+        monitor, mode = monitor_for(self.data.task, training.monitor, training.mode, validation)
+        for key, value in (("monitor", monitor), ("mode", mode)):
+            if getattr(training, key) == "auto":
+                self._derive(f"training.{key}", "auto", value)
         if training.early_stopping is not None and not validation:
             _report(info, ("training", "early_stopping"), "needs validation data (data.validation or "
                     "data.validation_split > 0)")
@@ -457,12 +462,25 @@ class Config(Section):
     def _resolve_schedule(self, info: ValidationInfo) -> None:
         schedule = self.schedule
         if isinstance(schedule, CosineSchedule) and schedule.t_max is None:   # anneal over what follows warm-up
-            schedule.t_max = max(1, self.training.epochs - schedule.warmup_epochs)
+            self._derive("schedule.t_max", None, max(1, self.training.epochs - schedule.warmup_epochs))
         if isinstance(schedule, PlateauSchedule) and schedule.mode == "auto":
-            schedule.mode = self.training.mode
+            self._derive("schedule.mode", "auto", self.training.mode)
         if getattr(schedule, "min_lr", 0.0) > self.optimizer.lr:
             _report(info, ("schedule", "min_lr"), f"must not exceed optimizer.lr ({self.optimizer.lr}), "
                     f"got {schedule.min_lr}")
+
+    def _derive(self, key: str, given: Any, value: Any) -> None:
+        """Fill in ``key`` (dotted) from the rest of the config, remembering it was ``given`` so."""
+        section, _, name = key.rpartition(".")
+        setattr(getattr(self, section) if section else self, name, value)
+        self._derived[key] = given
+
+    @property
+    def derived(self) -> dict[str, Any]:
+        """The values filled in from the rest of the config (``schedule.t_max`` from ``training.epochs``,
+        ``training.monitor`` from the task, ...): dotted key -> the value as given (``None``, ``"auto"``).
+        :meth:`dump` holds what they resolved to; a run resumed with more epochs derives them again."""
+        return dict(self._derived)
 
     @property
     def registry(self) -> Registry:

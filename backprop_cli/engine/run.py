@@ -3,13 +3,15 @@ anything that is not the run's own."""
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..config.schema import Config, load_config
+from ..config.schema import Config, config_from_dict, load_config
+from ..config.source import show
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
@@ -157,16 +159,86 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
 
 
 def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
+    """The config must be the run's own: every difference but :data:`RESUMABLE_CHANGES` (and the values
+    derived from them, like a cosine ``t_max`` from ``training.epochs``) is listed, one per line."""
     stored = ckpt.meta.get("config")
     if not isinstance(stored, dict):
         raise CheckpointError("it holds no config to resume", file=ckpt.path, where="meta.config")
-    mine, theirs = _flatten(config.dump()), _flatten(stored)
-    changed = [f"{key} is {theirs.get(key)!r} in the checkpoint, {mine.get(key)!r} here"
-               for key in sorted(set(mine) | set(theirs))
-               if mine.get(key) != theirs.get(key) and not key.startswith(RESUMABLE_CHANGES)]
-    if changed:
-        raise ConfigError("the config differs from the run being resumed (only training.epochs, "
-                          "training.checkpoint_every and output may change): " + "; ".join(changed), where="--resume")
+    differences = config_differences(resumed_config(stored, config), config.dump())
+    differences = [(key, *values) for key, *values in differences if not key.startswith(RESUMABLE_CHANGES)]
+    if not differences:
+        return
+    lines = [str(config.error(key, f"{theirs} in the checkpoint, {mine} here")) for key, theirs, mine in
+             differences[:MAX_LISTED]]
+    if len(differences) > MAX_LISTED:
+        lines.append(f"... and {len(differences) - MAX_LISTED} more")
+    allowed = ", ".join(RESUMABLE_CHANGES[:-1]) + f" and {RESUMABLE_CHANGES[-1]}"
+    head = ConfigError(f"the config differs from the run being resumed in {len(differences)} "
+                       f"place{'s' if len(differences) > 1 else ''} (only {allowed} may change):",
+                       file=ckpt.path, where="--resume")
+    raise ConfigError("\n".join([str(head), *lines]))
+
+
+#: A resume-config mismatch lists at most this many differences, then how many more there are.
+MAX_LISTED = 10
+
+
+def resumed_config(stored: dict, config: Config) -> dict:
+    """The checkpoint's config as this run would resolve it: the allowed changes taken from ``config``,
+    and every value the stored run derived itself (``schedule.t_max`` from ``training.epochs``) derived
+    again, when ``config`` derives it too. Plain data, as :meth:`Config.dump` gives it."""
+    flat = _flatten(stored)
+    given = {k: v for k, v in config.derived.items() if k in flat}
+    try:
+        rederived = _flatten(config_from_dict(_assign(stored, given)).dump())
+    except ConfigError:                              # an invalid stored config: compare it as it is
+        return stored
+    derived = {k: v for k, v in given.items() if rederived.get(k) == flat[k]}
+    mine = _flatten(config.dump())
+    allowed = {k: mine[k] for k in mine if k.startswith(RESUMABLE_CHANGES)}
+    try:
+        return config_from_dict(_assign(stored, {**derived, **allowed})).dump()
+    except ConfigError:
+        return stored
+
+
+def config_differences(theirs, mine, path: str = "") -> list[tuple[str, str, str]]:
+    """``(dotted key, their value, my value)`` for every place two dumped configs differ, each value as
+    YAML shows it. A section whose ``name`` differs (``optimizer: sgd`` against ``adam``) is one
+    difference, not one per option that only one of them has."""
+    if isinstance(theirs, dict) and isinstance(mine, dict):
+        if "name" in theirs and "name" in mine and theirs["name"] != mine["name"] and path:
+            return [(f"{path}.name", show(theirs["name"]), show(mine["name"]))]
+        if set(theirs) != set(mine) and len(theirs) == len(mine) == 1:     # another layer: {Linear: ..}
+            return [(path, show(theirs), show(mine))]
+        found = []
+        for key in list(theirs) + [k for k in mine if k not in theirs]:
+            here = f"{path}.{key}" if path else str(key)
+            if key not in mine or key not in theirs:
+                found.append((here, show(theirs[key]) if key in theirs else "not set",
+                              show(mine[key]) if key in mine else "not set"))
+            else:
+                found += config_differences(theirs[key], mine[key], here)
+        return found
+    if isinstance(theirs, list) and isinstance(mine, list):
+        found = [] if len(theirs) == len(mine) else [(path, f"{len(theirs)} items", f"{len(mine)} items")]
+        for i, (a, b) in enumerate(zip(theirs, mine)):
+            found += config_differences(a, b, f"{path}.{i}")
+        return found
+    return [] if theirs == mine else [(path, show(theirs), show(mine))]
+
+
+def _assign(data: dict, values: dict) -> dict:
+    """A deep copy of ``data`` with each ``dotted.key`` of ``values`` set (where its section exists)."""
+    data = copy.deepcopy(data)
+    for key, value in values.items():
+        *sections, name = key.split(".")
+        node = data
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[name] = value
+    return data
 
 
 def _flatten(value, prefix: str = "") -> dict:

@@ -1,0 +1,94 @@
+"""A run and its directory: resuming with more epochs (values derived from the allowed changes),
+the resume-config mismatch message, one run per directory, and the order the files are written in."""
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from backprop_cli.cli.app import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+COSINE = """\
+name: cos
+seed: 0
+data:
+  train: iris.csv
+  validation_split: 0.2
+  normalize: standardize
+model:
+  - Linear: 8
+  - Tanh
+  - Linear: 3
+  - LogSoftMax
+criterion: ClassNLLCriterion
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+schedule: {name: cosine, warmup_epochs: 1}
+training: {epochs: 3, batch_size: 16}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
+    (tmp_path / "cos.yaml").write_text(COSINE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def lrs(path: Path) -> list[float]:
+    return [float(row["lr"]) for row in csv.DictReader(path.open())]
+
+
+def test_a_cosine_run_resumes_with_more_epochs_and_anneals_over_them(project):
+    """t_max was filled in from training.epochs (3 - 1 warm-up epoch = 2); resumed to 6 epochs it is
+    derived again (5), not a difference from the checkpoint."""
+    assert invoke("train", "cos.yaml", "-q").exit_code == 0
+    more = invoke("train", "cos.yaml", "-q", "--set", "training.epochs=6", "--resume", "runs/cos/last.npz")
+    assert more.exit_code == 0, more.output
+    got = lrs(project / "runs/cos/metrics.csv")
+    cosine = lambda e, t_max: 0.05 * (1 + math.cos(math.pi * e / t_max))       # base lr 0.1, min_lr 0
+    want = [0.01] + [cosine(e, 2) for e in range(2)] + [cosine(e, 5) for e in range(2, 5)]
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-12)
+
+
+def test_an_explicit_t_max_is_kept_and_a_changed_one_refused(project):
+    (project / "fixed.yaml").write_text(COSINE.replace("warmup_epochs: 1", "t_max: 3"))
+    assert invoke("train", "fixed.yaml", "-q").exit_code == 0
+    assert invoke("train", "fixed.yaml", "-q", "--set", "training.epochs=5",
+                  "--resume", "runs/cos/last.npz").exit_code == 0
+    changed = invoke("train", "fixed.yaml", "-q", "--set", "training.epochs=6", "schedule.t_max=4",
+                     "--resume", "runs/cos/last.npz")
+    assert changed.exit_code == 1
+    assert "--set: schedule.t_max=4: 3 in the checkpoint, 4 here" in changed.stderr
+
+
+def test_a_resume_mismatch_lists_real_differences_one_per_line(project):
+    assert invoke("train", "cos.yaml", "-q", "--set", "training.epochs=1").exit_code == 0
+    (project / "adam.yaml").write_text(COSINE.replace("{name: sgd, lr: 0.1, momentum: 0.9}", "{name: adam, lr: 0.1}")
+                                       .replace("Linear: 8", "Linear: 6"))
+    other = invoke("train", "adam.yaml", "-q", "--resume", "runs/cos/last.npz")
+    assert other.exit_code == 1
+    lines = other.stderr.splitlines()
+    assert lines[0] == ("error: runs/cos/last.npz: --resume: the config differs from the run being resumed in "
+                        "2 places (only training.epochs, training.checkpoint_every and output may change):")
+    assert lines[1:] == ["error: adam.yaml:8: model.0.Linear.out_features: 8 in the checkpoint, 6 here",
+                         "error: adam.yaml:13: optimizer.name: 'sgd' in the checkpoint, 'adam' here"]
+    many = ["seed=1", "training.batch_size=8", "training.shuffle=false", "training.dtype=float64",
+            "training.clip_grad_norm=1", "training.clip_grad_value=1", "data.validation_split=0.3",
+            "data.normalize=minmax", "optimizer.lr=0.2", "optimizer.momentum=0.5", "optimizer.weight_decay=0.01",
+            "optimizer.lr_decay=0.1"]
+    result = invoke("train", "cos.yaml", "-q", "--resume", "runs/cos/last.npz", *[f"--set={m}" for m in many])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert "in 12 places" in lines[0] and len(lines) == 12 and lines[-1] == "error: ... and 2 more"
+    assert "error: --set: seed=1: 0 in the checkpoint, 1 here" in lines
