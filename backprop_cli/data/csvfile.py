@@ -73,7 +73,7 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1,
         return {"file": name, "line": line_no[i], "where": where}
 
     quoted = any('"' in r for r in rows)
-    cells = list(csv.reader(rows, delimiter=delimiter)) if quoted else None
+    cells = _quoted_cells(rows, delimiter, locate) if quoted else None
     counts = np.fromiter((len(c) for c in cells) if quoted else (r.count(delimiter) + 1 for r in rows),
                          dtype=np.int64, count=len(rows))
     if (counts != ncols).any():
@@ -126,6 +126,19 @@ def _decode(data: bytes, name: str) -> str:
 def _split(row: str, delimiter: str) -> list[str]:
     """One row's cells; the csv module only where a quote could hide a delimiter."""
     return next(csv.reader([row], delimiter=delimiter)) if '"' in row else row.split(delimiter)
+
+
+def _quoted_cells(rows: list[str], delimiter: str, locate: Callable[..., dict]) -> list[list[str]]:
+    """Every row's cells by the csv module, strictly and one row each: a quote left open on its line (a
+    lone ``"``, which would swallow the rows after it) or a misplaced one is an error at that line."""
+    reader, cells = csv.reader(rows, delimiter=delimiter, strict=True), []
+    try:
+        for row in reader:
+            cells.append(row)
+    except csv.Error as err:
+        raise DataError(f'cannot split into cells (a lone " or a misplaced quote?): {err}',
+                        **locate(len(cells))) from None
+    return cells
 
 
 def _column_index(spec, ncols: int, names: list[str] | None, name: str, header_line: int) -> int:

@@ -76,18 +76,23 @@ def read_idx(path) -> np.ndarray:
     with open(p, "rb") as raw:
         compressed = raw.read(2) == GZIP_MAGIC
         size = os.fstat(raw.fileno()).st_size
-        if compressed and size >= 18:             # gzip's trailer states the uncompressed size (mod 2**32)
-            raw.seek(-4, os.SEEK_END)
-            size = int.from_bytes(raw.read(4), "little")
+        isize = None
+        if compressed and size >= 18:             # gzip's trailer states the uncompressed size (mod 2**32),
+            raw.seek(-4, os.SEEK_END)             # but a truncated file ends in whatever bytes were cut:
+            isize = int.from_bytes(raw.read(4), "little")              # a hint, not the size
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:
-            return _read_idx_stream(stream, name, size)
-        except (OSError, EOFError, zlib.error) as err:
+            return _read_idx_stream(stream, name, None if compressed else size, isize)
+        except EOFError:
+            raise DataError("the gzip data ends before its end-of-stream marker (truncated?)", file=name) from None
+        except (OSError, zlib.error) as err:
             raise DataError(f"cannot read{' gzip data' if compressed else ''}: {err}", file=name) from None
 
 
-def _read_idx_stream(f, name: str, size: int) -> np.ndarray:
+def _read_idx_stream(f, name: str, size: int | None, isize: int | None) -> np.ndarray:
+    """The array from a stream: ``size`` is the raw file's size (None for gzip), ``isize`` the size a
+    gzip trailer states (mod 2**32), trusted only to decide whether to allocate up front."""
     magic = f.read(4)
     if len(magic) < 4:
         raise DataError(f"the file has {len(magic)} bytes, too few for the 4-byte IDX magic number",
@@ -115,25 +120,44 @@ def _read_idx_stream(f, name: str, size: int) -> np.ndarray:
     if header_size + payload > MAX_IDX_BYTES:
         raise DataError(f"the header promises {promised} ({header_size + payload:,} bytes), more than the "
                         f"{MAX_IDX_BYTES:,}-byte limit", file=name, where=f"header bytes 4-{header_size - 1}")
-    if size != header_size + payload and size != (header_size + payload) % 2**32:
+    if size is not None and size != header_size + payload:
         raise DataError(f"the file has {size:,} bytes, but its header promises {promised}: "
                         f"{header_size:,} + {payload:,} = {header_size + payload:,} bytes"
                         f"{' (truncated?)' if size < header_size + payload else ''}",
                         file=name, where=f"header bytes 4-{header_size - 1}")
-    buf = bytearray(payload)
-    view, got = memoryview(buf), 0
-    while got < payload:
-        n = f.readinto(view[got:])
-        if not n:
-            raise DataError(f"the data ends after {header_size + got:,} bytes (decompressed), but the "
-                            f"header promises {promised}: {header_size + payload:,} bytes (truncated?)",
-                            file=name, where=f"byte {header_size + got}")
-        got += n
+    known = size is not None or isize == (header_size + payload) % 2**32
+    buf = _read_payload(f, payload, preallocate=known)
+    if len(buf) < payload:
+        raise DataError(f"the data ends after {header_size + len(buf):,} bytes (decompressed), but the "
+                        f"header promises {promised}: {header_size + payload:,} bytes (truncated?)",
+                        file=name, where=f"byte {header_size + len(buf)}")
     if f.read(1):
         raise DataError(f"the data goes on past the {header_size + payload:,} bytes the header promises "
                         f"({promised})", file=name, where=f"byte {header_size + payload}")
     array = np.frombuffer(buf, dtype=dtype).reshape(dims)
     return array if dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
+
+
+def _read_payload(f, payload: int, *, preallocate: bool) -> bytearray:
+    """Up to ``payload`` bytes; allocated at once when the file's size vouches for them, else grown as
+    the data really arrives (a gzip file whose trailer disagrees may be truncated or lying)."""
+    if not preallocate:
+        buf = bytearray()
+        while len(buf) < payload:
+            chunk = f.read(min(payload - len(buf), 1 << 24))
+            if not chunk:
+                break
+            buf += chunk
+        return buf
+    buf = bytearray(payload)
+    view, got = memoryview(buf), 0
+    while got < payload:
+        n = f.readinto(view[got:])
+        if not n:
+            view.release()
+            return buf[:got]
+        got += n
+    return buf
 
 
 def write_idx(path, array: np.ndarray) -> None:

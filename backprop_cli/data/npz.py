@@ -4,17 +4,27 @@
 :func:`load_npz` checks that the file is a zip archive (not a lone ``.npy`` array) with ``x`` and ``y``,
 read without pickles; that ``x`` holds finite numbers shaped ``(N, features...)`` with as many samples
 as ``y``; that a stored ``classes`` is strings ``(K,)``; and that ``y`` fits the task.
+
+:func:`read_npz` is the archive reader under it, shared with checkpoints. It reads each member's
+``.npy`` header itself and checks it before anything is allocated: the compression method (stored or
+deflated, what numpy writes), the header's syntax and fields, a dtype without Python objects, and
+that the shape times the item size is exactly the member's size (which deflate bounds by the
+compressed size); so a corrupt or hostile file is one error naming the member, never a numpy
+traceback or a petabyte allocation.
 """
 
 from __future__ import annotations
 
+import ast
+import math
+import os
 import zipfile
 import zlib
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DataError, shape_str
+from ..errors import BackpropError, DataError, shape_str
 from .dataset import Dataset, check_task, existing_file, first_nonfinite, listing, targets_from_array
 
 
@@ -57,20 +67,125 @@ def _read(path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[st
         what = "a single .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
         raise DataError(f"{what}, expected an .npz archive with arrays x and y (np.savez(path, x=..., y=...))",
                         file=name, where="bytes 0-3")
+    return read_npz(p, names=required + optional, required=required)
+
+
+# --------------------------------------------------------------------------- the archive reader
+#: The zip compression methods numpy's archives use: ``np.savez`` stores, ``np.savez_compressed`` deflates.
+NPZ_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_ZIP_METHOD_NAMES = {12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 9: "deflate64"}
+#: Deflate turns a byte into at most 1032 (its best case, a run of one value); a member claiming more is corrupt.
+_DEFLATE_RATIO = 1032
+#: numpy's own limit on an .npy header (``max_header_size``).
+_MAX_NPY_HEADER = 10_000
+
+
+def read_npz(path, *, names: Sequence[str] | None = None, required: Sequence[str] = (),
+             error: type[BackpropError] = DataError) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive by name (all of them, or those of ``names`` it holds), read
+    without pickles and checked as the module docstring says. Every problem raises ``error`` (DataError,
+    or CheckpointError for checkpoints) naming the file and the member; a missing ``required`` array too."""
+    file = str(path)
     try:
-        with np.load(p, allow_pickle=False) as archive:
-            missing = [k for k in required if k not in archive.files]
+        size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as archive:
+            members = _members(archive, file, error)
+            missing = [k for k in required if k not in members]
             if missing:
-                raise DataError(f"missing array{'s' if len(missing) > 1 else ''} "
-                                f"{', '.join(repr(k) for k in missing)}; the file has "
-                                f"{listing(archive.files) or 'no arrays'}", file=name)
-            return {k: archive[k] for k in required + optional if k in archive.files}
-    except DataError:
+                raise error(f"missing array{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(k) for k in missing)}; the file has "
+                            f"{listing(list(members)) or 'no arrays'}", file=file)
+            wanted = members if names is None else [k for k in names if k in members]
+            return {k: _read_member(archive, members[k], size, file, error) for k in wanted}
+    except BackpropError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"cannot read as .npz: {err}", file=name) from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as err:                 # RuntimeError: an encrypted member
+        raise error(f"cannot read as .npz: {err}", file=file) from None
 
 
+def _members(archive: zipfile.ZipFile, file: str, error) -> dict[str, zipfile.ZipInfo]:
+    """Array name (``x`` for ``x.npy``) -> its member; anything but uniquely named .npy members is refused."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise error(f"member {info.filename!r} is not an .npy array", file=file)
+        key = info.filename[:-4]
+        if key in members:
+            raise error(f"member {info.filename!r} appears twice", file=file)
+        members[key] = info
+    return members
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, file: str, error) -> np.ndarray:
+    where = f"member {info.filename!r}"
+    method = info.compress_type
+    if method not in NPZ_METHODS:
+        name = _ZIP_METHOD_NAMES.get(method, "unknown")
+        raise error(f"compression method {method} ({name}); numpy archives are stored or deflated",
+                    file=file, where=where)
+    bound = info.compress_size if method == zipfile.ZIP_STORED else info.compress_size * _DEFLATE_RATIO
+    if info.compress_size > size or info.file_size > bound:
+        raise error(f"the zip directory claims {info.file_size:,} bytes from {info.compress_size:,} "
+                    f"{NPZ_METHODS[method]} in a {size:,}-byte file: corrupt", file=file, where=where)
+    with archive.open(info) as f:
+        dtype, shape, fortran, header = _npy_header(f, file, where, error)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if header + nbytes != info.file_size:
+            raise error(f"its header describes {shape_str(shape)} {dtype} ({nbytes:,} bytes), but the member "
+                        f"holds {info.file_size - header:,} bytes after the header", file=file, where=where)
+        buf = bytearray(nbytes)
+        view, got = memoryview(buf), 0
+        while got < nbytes:
+            n = f.readinto(view[got:])
+            if not n:
+                raise error(f"the data ends after {got:,} of {nbytes:,} bytes (truncated)", file=file, where=where)
+            got += n
+        f.read(1)                                 # at the end: the zip's CRC-32 is checked here
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_header(f, file: str, where: str, error) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """``(dtype, shape, fortran_order, header bytes)`` from an .npy header, parsed as a Python literal
+    (never evaluated) and checked field by field."""
+    def bad(message: str) -> BackpropError:
+        return error(f"bad .npy header: {message}", file=file, where=where)
+
+    start = f.read(8)
+    if len(start) < 8 or start[:6] != b"\x93NUMPY":
+        raise bad("it does not start with the .npy magic \\x93NUMPY")
+    major = start[6]
+    if major not in (1, 2, 3):
+        raise bad(f"format version {major}.{start[7]}, expected 1.0, 2.0 or 3.0")
+    width = 2 if major == 1 else 4
+    raw_len = f.read(width)
+    if len(raw_len) < width:
+        raise bad("it ends inside its length field")
+    length = int.from_bytes(raw_len, "little")
+    if length > _MAX_NPY_HEADER:
+        raise bad(f"{length:,} bytes long; numpy reads at most {_MAX_NPY_HEADER:,}")
+    raw = f.read(length)
+    if len(raw) < length:
+        raise bad(f"it ends after {len(raw)} of its {length} bytes")
+    try:
+        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
+    except Exception:                             # SyntaxError, ValueError, MemoryError, RecursionError, ...
+        raise bad("not a Python literal") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise bad("expected a dict with keys 'descr', 'fortran_order' and 'shape'")
+    shape, fortran = header["shape"], header["fortran_order"]
+    if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
+        raise bad(f"shape {shape!r} is not a tuple of non-negative integers")
+    if not isinstance(fortran, bool):
+        raise bad(f"fortran_order {fortran!r} is not true or false")
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except Exception:
+        raise bad(f"descr {header['descr']!r} is not a dtype") from None
+    if dtype.hasobject:
+        raise bad(f"dtype {dtype} holds Python objects, which would need pickle; refused")
+    return dtype, shape, fortran, 8 + width + length
 def _features(x: np.ndarray, name: str) -> np.ndarray:
     """``x`` as float32, after checking it holds finite numbers shaped ``(N, features...)``."""
     if x.dtype.kind not in "biuf" or x.ndim < 2:

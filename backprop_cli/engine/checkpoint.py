@@ -4,7 +4,8 @@ Layout (every entry a plain array; loading never executes code from the file)::
 
     format_version    int64 scalar, FORMAT_VERSION
     meta              a JSON document (UTF-8 bytes, uint8): resolved config, epoch/step, metric history,
-                      RNG states, schedule state, optimizer scalars, classes, task, input shape
+                      RNG states, schedule state, optimizer scalars, classes, task, input shape, and
+                      ``digests``: a BLAKE2b of every array below, checked on load
     model.<name>      weights and buffers by dotted name ("model.0.weight", "model.3.running_mean")
     optim.<name>      optimizer state arrays ("optim.momentum_buffer.0")
     best.<name>       the best weights so far by the monitored metric (for early stopping)
@@ -16,6 +17,7 @@ Writes are atomic: a temporary file in the same directory, flushed and fsynced, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..data.npz import read_npz
+from ..errors import CheckpointError, shape_str
 
 FORMAT_VERSION = 1
 
@@ -47,12 +50,13 @@ class Checkpoint:
 def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically: the previous file at ``path`` stays whole until the new one is complete."""
     path = Path(path)
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
+    reserved = [name for name in arrays if name in ("format_version", "meta")]
+    if reserved:
+        raise ValueError(f"array name {reserved[0]!r} is reserved")
+    meta = {**meta, "digests": {name: digest(value) for name, value in arrays.items()}}
     payload = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-               "meta": np.frombuffer(json.dumps(meta, allow_nan=True).encode(), dtype=np.uint8)}
-    for name, value in arrays.items():
-        if name in payload:
-            raise ValueError(f"array name {name!r} is reserved")
-        payload[name] = np.asarray(value)
+               "meta": np.frombuffer(json.dumps(meta, allow_nan=True).encode(), dtype=np.uint8), **arrays}
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
@@ -71,6 +75,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:                        # a full disk: name the file being written
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None or err.filename == tmp:
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -108,33 +117,67 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and check the container (version, meta, no pickled objects); every failure is a CheckpointError."""
+    """Read and check the container (version, meta, digests, no pickled objects); every failure is a
+    CheckpointError naming the file and the entry."""
     path = str(path)
     if not os.path.isfile(path):
         raise CheckpointError("file not found", file=path)
     if not zipfile.is_zipfile(path):
         raise CheckpointError("not a backprop checkpoint: not an .npz (zip) file", file=path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise CheckpointError(f"not a backprop checkpoint (.npz) or truncated: {err}", file=path) from None
-    except ValueError as err:   # object arrays need pickle, which is refused
-        raise CheckpointError(f"refused: {err}", file=path) from None
+    arrays = read_npz(path, error=CheckpointError)
     if "format_version" not in arrays or "meta" not in arrays:
         raise CheckpointError("not a backprop checkpoint: no format_version/meta entries", file=path)
     version = arrays.pop("format_version")
-    if version.shape != () or int(version) != FORMAT_VERSION:
-        raise CheckpointError(f"format version {version} is not supported (this backprop reads {FORMAT_VERSION})",
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise CheckpointError(f"expected an integer, got {version.dtype} of shape {shape_str(version.shape)}",
                               file=path, where="format_version")
-    try:
-        raw = arrays.pop("meta")
-        meta = json.loads(str(raw) if raw.dtype.kind == "U" else raw.tobytes().decode())   # text, or UTF-8 bytes
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"meta is not valid JSON: {err}", file=path, where="meta") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError("meta must be a JSON object", file=path, where="meta")
+    if int(version) != FORMAT_VERSION:
+        raise CheckpointError(f"format version {int(version)} is not supported (this backprop reads {FORMAT_VERSION})",
+                              file=path, where="format_version")
+    meta = _meta(arrays.pop("meta"), path)
+    _check_digests(meta.pop("digests", None), arrays, path)
     return Checkpoint(path, meta, arrays)
+
+
+def _meta(raw: np.ndarray, path: str) -> dict:
+    """The JSON object stored as UTF-8 bytes (uint8, 1-D), or as a text scalar."""
+    if raw.dtype == np.uint8 and raw.ndim == 1:
+        text = raw.tobytes()
+    elif raw.dtype.kind == "U" and raw.ndim == 0:
+        text = str(raw)
+    else:
+        raise CheckpointError(f"expected UTF-8 bytes (uint8), got {raw.dtype} of shape {shape_str(raw.shape)}",
+                              file=path, where="meta")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as err:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"not valid JSON: {err}", file=path, where="meta") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError("must be a JSON object", file=path, where="meta")
+    return meta
+
+
+def digest(array: np.ndarray) -> str:
+    """A 128-bit BLAKE2b of an array's dtype, shape and bytes: what ``meta.digests`` holds per array."""
+    array = np.ascontiguousarray(array)
+    h = hashlib.blake2b(f"{array.dtype.str}{array.shape}".encode(), digest_size=16)
+    h.update(memoryview(array.reshape(-1).view(np.uint8)) if array.size else b"")
+    return h.hexdigest()
+
+
+def _check_digests(digests, arrays: dict[str, np.ndarray], path: str) -> None:
+    """Each array must match the digest saved with it: a member swapped for another of the same shape,
+    or changed and its zip checksum mended, is refused. Checkpoints without digests (older ones) pass."""
+    if digests is None:
+        return
+    if not isinstance(digests, dict):
+        raise CheckpointError("expected a JSON object of array digests", file=path, where="meta.digests")
+    problems = [f"{name}: not in the file" for name in digests if name not in arrays]
+    problems += [f"{name}: has no digest" for name in arrays if name not in digests]
+    problems += [f"{name}: its contents do not match its digest (corrupt, or swapped with another member)"
+                 for name, array in arrays.items() if name in digests and digests[name] != digest(array)]
+    if problems:
+        raise CheckpointError("; ".join(problems), file=path, where="meta.digests")
 
 
 def check_weights(ckpt: Checkpoint, expected: dict[str, np.ndarray], prefix: str = "model") -> dict[str, np.ndarray]:
