@@ -85,6 +85,10 @@ def _edge(command):
             if _state["debug"]:
                 raise
             _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+        except MemoryError as err:               # past the checks made before allocating (see config/build.py)
+            if _state["debug"]:
+                raise
+            _fail(f"out of memory{': ' + str(err) if str(err) else ''} (--debug shows where)")
         except Exception as err:           # raised in a plugin: the user's code, one line saying where
             where = plugin_frame(err)
             if _state["debug"] or (where is None and not isinstance(err, (ValueError, TypeError))):

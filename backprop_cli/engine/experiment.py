@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ..config.build import build_criterion, build_model, build_optimizer, build_
 from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
 from .environment import environment as current_environment
 from ..config.schema import Config, config_from_dict, load_config
+from ..data.dataset import listing
 from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn.container import Sequential
@@ -59,7 +61,10 @@ def load_data(config: Config, *, splits=("train", "validation", "test")) -> Data
     classes = train.classes
     val = read_split(config, "validation", task, classes) if "validation" in splits else None
     if val is None and config.data.validation_split > 0 and "validation" in splits:
-        train, val = train_val_split(train, config.data.validation_split, np.random.default_rng(config.seed))
+        try:
+            train, val = train_val_split(train, config.data.validation_split, np.random.default_rng(config.seed))
+        except ValueError as err:                 # a fraction that leaves no sample on one side
+            raise config.error("data.validation_split", f"{err} (of {train.source})") from None
     test = read_split(config, "test", task, classes) if "test" in splits else None
     normalizer = Normalizer(config.data.normalize, scale=config.data.scale)
     normalizer.fit(train.x)
@@ -109,6 +114,23 @@ def check_output(config: Config, model: Sequential, data: Data) -> None:
         i = sized[-1]
         raise config.error(f"model.{i}", f"the model gives outputs of shape {out} per sample, but the data "
                            f"has {what}", label=f"model.{i} ({config.model[i].name})")
+
+
+def check_criterion(config: Config, model: Sequential, criterion: Criterion, data: Data) -> None:
+    """What training would find at its first step, found before it: class weights must be one per
+    class, and the criterion must take two of the model's outputs with the first two training targets
+    (its weights broadcast, its targets fit)."""
+    spec, label = config.criterion, f"criterion ({config.criterion.name})"
+    weights = spec.args.get("weights")
+    if data.task == "classification" and isinstance(weights, list) and len(weights) != len(data.classes):
+        raise config.error(f"criterion.{spec.name}.weights", f"{len(weights)} class weights, but the data has "
+                           f"{len(data.classes)} classes ({listing(data.classes)})")
+    out, y = model.output_shape(data.input_shape), data.train.y[:2]
+    try:
+        with np.errstate(all="ignore"):           # 0.5: a probability, a log-probability, a score alike
+            criterion.forward(np.full((len(y),) + out, 0.5, dtype=config.training.dtype), y)
+    except (ValueError, TypeError) as err:
+        raise config.error("criterion", str(err), label=label) from None
 
 
 def make_trainer(config: Config, model: Sequential, criterion: Criterion, callbacks: list[Callback] = ()) -> Trainer:
@@ -165,8 +187,12 @@ def restore(path: str | Path) -> Restored:
         config = config_from_dict(meta["config"])
     except ConfigError as err:
         raise _stored_config_error(err, ckpt.path) from None
-    input_shape = tuple(int(s) for s in meta["input_shape"])
-    model, criterion = build(config, input_shape)
+    input_shape = _input_shape(meta["input_shape"], ckpt.path)
+    try:
+        model, criterion = build(config, input_shape)
+    except ConfigError as err:                    # e.g. an input_shape too large for the stored layers
+        raise CheckpointError(f"the stored model cannot be built for samples shaped {input_shape}: {err}",
+                              file=ckpt.path, where="meta.input_shape") from None
     model.load_state_dict(check_weights(ckpt, model.state_dict()))
     try:
         normalizer = Normalizer.from_state(ckpt.group("norm"))
@@ -183,6 +209,15 @@ def _stored_config_error(err: ConfigError, path: str) -> CheckpointError:
             return CheckpointError(f"the model needs the plugin it was trained with: {problem.detail}",
                                    file=path, where=problem.where)
     return CheckpointError(f"stored config is invalid: {err}", file=path, where="meta.config")
+
+
+def _input_shape(value, path: str) -> tuple[int, ...]:
+    """``meta.input_shape``: a list of positive integers, a sample's shape without the batch axis."""
+    if (not isinstance(value, list) or not 1 <= len(value) <= 8
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in value)):
+        raise CheckpointError(f"expected a list of 1 to 8 positive integers (a sample's shape), got "
+                              f"{reprlib.repr(value)}", file=path, where="meta.input_shape")
+    return tuple(value)
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None,
