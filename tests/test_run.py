@@ -3,13 +3,19 @@ the resume-config mismatch message, one run per directory, and the order the fil
 
 import csv
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
+from backprop_cli.engine.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -92,3 +98,58 @@ def test_a_resume_mismatch_lists_real_differences_one_per_line(project):
     lines = result.stderr.splitlines()
     assert "in 12 places" in lines[0] and len(lines) == 12 and lines[-1] == "error: ... and 2 more"
     assert "error: --set: seed=1: 0 in the checkpoint, 1 here" in lines
+
+
+# ----------------------------------------------------------------------------- the run directory
+def test_files_are_written_checkpoint_first_and_config_yaml_after_the_first_epoch(project, monkeypatch):
+    from backprop_cli.engine import checkpoint, run
+    order = []
+    real = checkpoint.atomic_write
+
+    def spy(path, write):
+        order.append(Path(path).name)
+        real(path, write)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", spy)
+    monkeypatch.setattr(run, "atomic_write", spy)
+    (project / "every2.yaml").write_text(COSINE.replace("epochs: 3", "epochs: 3, checkpoint_every: 2"))
+    assert invoke("train", "every2.yaml", "-q").exit_code == 0
+    epoch1, rest = order[:3], order[3:]
+    assert epoch1 == ["best.npz", "metrics.csv", "config.yaml"]      # no last.npz due: checkpoint_every 2
+    assert "last.npz" in rest and rest.index("last.npz") < rest.index("metrics.csv")
+    assert order[-2:] == ["last.npz", "metrics.csv"] and order.count("config.yaml") == 1
+
+
+ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))
+
+
+def test_one_run_per_directory_and_no_stale_lock_after_kill_9(project):
+    (project / "long.yaml").write_text(COSINE.replace("epochs: 3, batch_size: 16", "epochs: 100000, batch_size: 1"))
+    first = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "long.yaml", "-q"], cwd=project, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (project / "runs/cos/metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "backprop_cli", "train", "long.yaml", "-q", "--force"],
+                            cwd=project, env=ENV, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert second.stderr.splitlines() == [f"error: --out: runs/cos is in use by another backprop train (pid "
+                                          f"{first.pid}); wait for it to finish or pass --out DIR (lock file "
+                                          f"runs/cos/.backprop.lock)"]
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    orphan = project / "runs/cos/.last.npz.x1y2z3.tmp"           # what a kill in the middle of a write leaves
+    orphan.write_bytes(b"half a checkpoint")
+    epochs = load_checkpoint(project / "runs/cos/last.npz").meta["epoch"] + 1
+    resumed = subprocess.run([sys.executable, "-m", "backprop_cli", "train", "long.yaml", "-q", "--set",
+                              f"training.epochs={epochs}", "--resume", "runs/cos/last.npz"],
+                             cwd=project, env=ENV, capture_output=True, text=True, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(os.listdir(project / "runs/cos")) == ["best.npz", "config.yaml", "last.npz", "metrics.csv"]
+
+
+def test_a_refused_run_leaves_no_directory_behind(project):
+    result = invoke("train", "cos.yaml", "-q", "--out", "new/deeper", "--set", "training.epochs=1",
+                    "--set", "optimizer.lr=1e300")
+    assert result.exit_code == 1 and "non-finite loss" in result.stderr
+    assert not (project / "new").exists()

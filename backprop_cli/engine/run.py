@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:                                 # Windows
+    fcntl = None
 
 from ..config.schema import Config, config_from_dict, load_config
 from ..config.source import show
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
-from .experiment import Data, build, check_output, load_data, make_trainer, run_meta, save
+from .experiment import Data, build, check_criterion, check_output, load_data, make_trainer, run_meta, save
 from . import tracking
 from .gradients import CSV_COLUMNS, GradientFlow, csv_rows
 from .metrics import Report
@@ -50,10 +56,10 @@ class Run:
         on each split (:meth:`final_scores`).
 
         When the trainer is asked to stop (``trainer.stop_requested``), ``last.npz`` is written and
-        :class:`Interrupted` raised with its ``checkpoint`` set to that file.
+        :class:`Interrupted` raised with its ``checkpoint`` set to that file. The run directory's lock
+        is released at the end, however training ends.
         """
         data, trainer = self.data, self.trainer
-        self.directory.start()
         final = _FinalWeights()
         tracker = tracking.TensorBoard(self.directory.path / "tensorboard") if self.config.training.tensorboard else None
         flow = [GradientFlow(trainer.model)] if self.config.training.log_gradients else []
@@ -64,8 +70,10 @@ class Run:
                         epochs=self.config.training.epochs)
         except Interrupted as stop:
             stop.checkpoint = self.directory.save(trainer, "last.npz")
+            self.directory.commit()
             raise
         finally:
+            self.directory.unlock()
             if tracker is not None:
                 tracker.close()
         return self.final_scores(final.state)
@@ -137,25 +145,42 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
     data = load_data(config)
     model, criterion = build(config, data.input_shape)
     check_output(config, model, data)
-    directory = RunDirectory(path, config, data, environment(config.seed), resumed_from=ckpt)
+    check_criterion(config, model, criterion, data)
     trainer = make_trainer(config, model, criterion)
-    resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
-    if directory.existing() and not force and not resuming_here:
-        hint = f", or --resume {path / 'last.npz'} to continue" if (path / "last.npz").exists() else ""
-        raise ConfigError(f"{path} already holds {', '.join(directory.existing())}; pass --force to overwrite "
-                          f"or --out DIR for a new run{hint}", where="--out")
     if ckpt is not None:
-        check_weights(ckpt, model.state_dict())
-        for group in ("best", "optim"):
-            _check_finite(ckpt, group)
-        try:
-            trainer.load_state_dict(ckpt.meta, ckpt.arrays)
-        except KeyError as err:
-            raise CheckpointError(f"cannot resume from it: entry {err} is missing", file=ckpt.path) from None
-        except (ValueError, TypeError) as err:
-            raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
+        _resume_trainer(trainer, ckpt)
+    resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
+    directory = RunDirectory(path, config, data, environment(config.seed), resumed_from=ckpt)
+    directory.lock()                  # before looking at what it holds: another run may be writing there
+    try:
+        existing = [] if resuming_here else directory.existing()
+        if existing and not force:
+            hint = f", or --resume {path / 'last.npz'} to continue" if (path / "last.npz").exists() else ""
+            raise ConfigError(f"{path} already holds {', '.join(existing)}; pass --force to overwrite "
+                              f"or --out DIR for a new run{hint}", where="--out")
+        directory.replacing = existing
+        directory.remove_orphans()
+    except BaseException:
+        directory.unlock()
+        raise
     warning = resume_warning(ckpt.meta.get("environment"), directory.environment) if ckpt is not None else None
-    return Run(config, data, trainer, directory, [warning] if warning else [])
+    run = Run(config, data, trainer, directory, [warning] if warning else [])
+    if run.finished:
+        directory.unlock()
+    return run
+
+
+def _resume_trainer(trainer: Trainer, ckpt: Checkpoint) -> None:
+    """Put ``trainer`` where the checkpoint's run stopped, after checking every tensor it holds."""
+    check_weights(ckpt, trainer.model.state_dict())
+    for group in ("best", "optim"):
+        _check_finite(ckpt, group)
+    try:
+        trainer.load_state_dict(ckpt.meta, ckpt.arrays)
+    except KeyError as err:
+        raise CheckpointError(f"cannot resume from it: entry {err} is missing", file=ckpt.path) from None
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"cannot resume from it: {err}", file=ckpt.path) from None
 
 
 def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
@@ -255,14 +280,21 @@ def _check_finite(ckpt: Checkpoint, group: str) -> None:
 
 # ---------------------------------------------------------------------------- the run directory
 RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "gradients.csv", "config.yaml", "run.json", "tensorboard")
+#: The lock file a training run holds in its directory while it may write there.
+LOCK_FILE = ".backprop.lock"
 
 
 class RunDirectory(Callback):
-    """Writes a run's files: ``config.yaml`` and ``run.json`` (the environment, see
-    :mod:`~backprop_cli.engine.environment`) at the start, then as epochs end ``metrics.csv`` (every
-    epoch), ``gradients.csv`` (every epoch, with ``training.log_gradients``), ``last.npz`` (every
-    ``checkpoint_every`` epochs and at the end), ``best.npz`` (when the monitored metric improves).
-    Every write is atomic."""
+    """Writes a run's files as epochs end: ``best.npz`` (when the monitored metric improves),
+    ``last.npz`` (every ``checkpoint_every`` epochs and at the end), then ``metrics.csv`` and
+    ``gradients.csv`` (every epoch; the latter with ``training.log_gradients``), so the metrics never
+    run ahead of the checkpoint. Every write is atomic.
+
+    Nothing is written before training has started cleanly: ``config.yaml`` and ``run.json`` (the
+    environment, see :mod:`~backprop_cli.engine.environment`) follow the first epoch's results, and
+    only then are an earlier run's results that this one replaces (``--force``) removed. While a run
+    may write, it holds :class:`RunLock` on the directory.
+    """
 
     def __init__(self, path: Path, config: Config, data: Data, environment: dict, *,
                  resumed_from: Checkpoint | None = None) -> None:
@@ -270,6 +302,9 @@ class RunDirectory(Callback):
         self.resumed_from = resumed_from
         self.every = config.training.checkpoint_every
         self.written: set[str] = set()
+        self.replacing: list[str] = []           # an earlier run's results, replaced when this one starts
+        self._lock = RunLock(self.path)
+        self._saved_at: tuple[int, int] | None = None
 
     def existing(self) -> list[str]:
         """The results already in the directory (a lone config.yaml is not one)."""
@@ -280,12 +315,18 @@ class RunDirectory(Callback):
         """The run's files that exist, in :data:`RUN_FILES` order."""
         return [self.path / name for name in RUN_FILES if (self.path / name).exists()]
 
-    def start(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        text = yaml_dump(self.config.dump())
-        atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
-        record = json.dumps(self.run_record(), indent=2) + "\n"
-        atomic_write(self.path / "run.json", lambda f: f.write(record.encode()))
+    def lock(self) -> None:
+        self._lock.acquire()
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def remove_orphans(self) -> None:
+        """Remove the temporary files of an atomic write that a killed run left (``.last.npz.x1y2.tmp``);
+        only called while holding the lock, so no live run is writing them."""
+        for name in RUN_FILES:
+            for tmp in self.path.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def run_record(self) -> dict:
         """``run.json``: the run's name, its environment and the data files (when the checkpoint meta
@@ -300,20 +341,25 @@ class RunDirectory(Callback):
         return record
 
     def on_epoch_end(self, trainer, record):
+        final = trainer.stop_reason is not None or trainer.epoch >= self.config.training.epochs
+        if record.get("best"):
+            self.save(trainer, "best.npz")
+        if final or trainer.epoch % self.every == 0:
+            self.save(trainer, "last.npz")
         self.write_metrics(trainer.history)
         if "gradients" in record:
             self.write_gradients(trainer.history, trainer.model)
-        if record.get("best"):
-            self.save(trainer, "best.npz")
-        if trainer.epoch % self.every == 0:
-            self.save(trainer, "last.npz")
+        self.commit()
 
     def on_train_end(self, trainer, reason):
-        self.save(trainer, "last.npz")
+        if self._saved_at != (trainer.epoch, trainer.step):
+            self.save(trainer, "last.npz")
 
     def save(self, trainer: Trainer, name: str) -> Path:
         save(self.path / name, trainer, self.config, self.data, self.environment)
         self.written.add(name)
+        if name == "last.npz":
+            self._saved_at = (trainer.epoch, trainer.step)
         return self.path / name
 
     def write_metrics(self, history: list[dict]) -> None:
@@ -331,6 +377,101 @@ class RunDirectory(Callback):
         cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
         lines = [",".join(columns)] + [",".join(cell(v) for v in row) for row in rows]
         atomic_write(self.path / name, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+
+    def commit(self) -> None:
+        """After this run's first results are written: its resolved config.yaml and run.json, and the
+        results of the run it replaces (``--force``) that it has not rewritten are removed. Later calls
+        do nothing."""
+        if "config.yaml" in self.written:
+            return
+        text = yaml_dump(self.config.dump())
+        atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
+        record = json.dumps(self.run_record(), indent=2) + "\n"
+        atomic_write(self.path / "run.json", lambda f: f.write(record.encode()))
+        self.written.update(("config.yaml", "run.json"))
+        for name in self.replacing:
+            if name not in self.written:
+                (self.path / name).unlink(missing_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on a run directory, so two ``train`` runs never write into one.
+
+    ``acquire`` creates the directory if needed and takes ``flock`` on :data:`LOCK_FILE` in it, writing
+    its pid there; a second run is refused with one line naming that pid. The operating system drops
+    the lock when the process ends, however it ends (``kill -9`` included), so a crashed run leaves
+    no stale lock; ``release`` removes the file (and the folders the run created, when it left them
+    empty). Without ``fcntl`` (Windows) the file is created exclusively, and one left by a crash
+    must be removed by hand (the message says so).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.path = Path(directory), Path(directory) / LOCK_FILE
+        self._fd: int | None = None
+        self._created: list[Path] = []           # the folders acquire made, deepest first
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        missing = [d for d in (self.directory, *self.directory.parents) if not d.exists()]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._created = missing
+        while self._fd is None:
+            self._fd = self._take()
+
+    def _take(self) -> int | None:
+        """The locked file's descriptor; None when the file was replaced meanwhile (try again)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o666)
+        except FileExistsError:                   # no fcntl: the file is the lock
+            raise self._busy(stale_hint=True) from None
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            mine, now = os.fstat(fd), os.stat(self.path)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._busy() from None
+        except FileNotFoundError:                 # released and removed between open and flock
+            os.close(fd)
+            return None
+        if (mine.st_dev, mine.st_ino) != (now.st_dev, now.st_ino):
+            os.close(fd)
+            return None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _busy(self, stale_hint: bool = False) -> ConfigError:
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            pid = ""
+        who = f"another backprop train (pid {pid})" if pid.isdigit() else "another backprop train"
+        hint = "; if no run is left, remove it" if stale_hint else ""
+        return ConfigError(f"{self.directory} is in use by {who}; wait for it to finish or pass --out DIR "
+                           f"(lock file {self.path}{hint})", where="--out")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)     # while still holding it: a waiting run retries
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        for folder in self._created:              # only those the run left empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created = []
+
+    def __del__(self) -> None:                    # a Run dropped without training (an error in between)
+        try:
+            self.release()
+        except Exception:                         # at interpreter shutdown
+            pass
 
 
 def yaml_dump(data: dict) -> str:
