@@ -18,27 +18,10 @@ from typer.testing import CliRunner
 from backprop_cli.engine.checkpoint import load_checkpoint, save_checkpoint
 from backprop_cli.cli.app import app, main
 from backprop_cli.data import write_idx
+from common import ENV, ROOT, TINY
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
-TINY = """\
-name: tiny
-seed: 0
-data:
-  train: iris.csv
-  validation_split: 0.2
-  test: iris.csv
-  normalize: standardize
-model:
-  - Linear: 8
-  - Tanh
-  - Linear: 3
-  - LogSoftMax
-criterion: ClassNLLCriterion
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-training: {epochs: 3, batch_size: 16}
-"""
 
 
 @pytest.fixture
@@ -200,7 +183,6 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- real processes
-ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))   # the source tree, whatever is installed
 
 
 def backprop(*args, cwd, **kw):

@@ -234,6 +234,33 @@ def test_unreadable_files_give_one_line(tmp_path, text, expected):
     assert str(err).endswith(expected) and "\n" not in str(err)
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("a: " + "[" * 70 + "]" * 70 + "\n", "cfg.yaml:1: nested more than 64 levels deep"),
+    ("a: &a {<<: *a}\n", "cfg.yaml:1: a << merge names a mapping that holds it"),
+    ("a: !custom {x: 1}\n", "cfg.yaml:1: invalid YAML at column 4: could not determine a constructor for the tag "
+                            "'!custom'"),
+    ("a:\n  - !!python/tuple [1, 2]\n", "cfg.yaml:2: invalid YAML at column 5: could not determine a constructor "
+                                       "for the tag 'tag:yaml.org,2002:python/tuple'"),
+    ("a: 1\nb: \x1b[31m\n", "cfg.yaml:2: invalid YAML at column 4: control character '\\x1b' (U+001B) is not allowed"),
+    ("a: *nope\n", "cfg.yaml:1: invalid YAML at column 4: found undefined alias 'nope'"),   # PyYAML's words
+])
+def test_yaml_safe_load_would_refuse_and_the_limits(tmp_path, text, expected):
+    err = error_of(write(tmp_path, text))
+    assert str(err).endswith(expected) and "\n" not in str(err)
+
+
+def test_a_config_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    assert str(error_of(path)).endswith("cfg.yaml:1: not UTF-8 text: byte 0xe9 at offset 9")
+
+
+def test_an_alias_is_a_copy_that_set_changes_in_one_place(tmp_path):
+    text = BASE.replace("  - Linear: 16\n", "  - Linear: &hidden {out_features: 16}\n  - ReLU\n  - Linear: *hidden\n")
+    config = load_config(write(tmp_path, text), ["model.1.Linear.out_features=12"])
+    assert [spec.args.get("out_features") for spec in config.model if spec.name == "Linear"] == [12, 16, 10]
+
+
 def test_missing_config_file(tmp_path):
     assert str(error_of(tmp_path / "nope.yaml")) == f"{tmp_path / 'nope.yaml'}: no such config file"
 

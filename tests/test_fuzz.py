@@ -28,28 +28,16 @@ from backprop_cli.data import load_csv, load_idx, load_npz, read_idx, write_idx
 from backprop_cli.engine.checkpoint import load_checkpoint
 from backprop_cli.engine.experiment import restore
 from backprop_cli.errors import BackpropError
+from common import ROOT, TINY
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Cases per reader: a few seconds in all by default.
 CASES = int(os.environ.get("BACKPROP_FUZZ_CASES", "60"))
 
-CONFIG = b"""\
-name: fuzz
-seed: 0
-data:
-  train: iris.csv
-  validation_split: 0.2
-  normalize: standardize
-model:
-  - Linear: &width 8
-  - Tanh
-  - Linear: {out_features: 3, bias: true}
-  - LogSoftMax
-criterion: {ClassNLLCriterion: {weights: [1, 2, 1]}}
-optimizer: {name: sgd, lr: 1e-1, momentum: 0.9}
-schedule: {name: cosine, warmup_epochs: 1}
-training: {epochs: 2, batch_size: 16, early_stopping: {patience: 2}}
-"""
+#: The tiny config with an anchor, class weights, a schedule and early stopping: more for the mutator to break.
+CONFIG = TINY.replace("  - Linear: 8", "  - Linear: &width 8").replace(
+    "criterion: ClassNLLCriterion", "criterion: {ClassNLLCriterion: {weights: [1, 2, 1]}}").replace(
+    "training: {epochs: 3, batch_size: 16}", "schedule: {name: cosine, warmup_epochs: 1}\n"
+    "training: {epochs: 2, batch_size: 16, early_stopping: {patience: 2}}").encode()
 
 
 # ----------------------------------------------------------------------------- the mutator

@@ -16,27 +16,11 @@ from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
 from backprop_cli.engine.checkpoint import load_checkpoint
+from common import ENV, ROOT, TINY
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-
-COSINE = """\
-name: cos
-seed: 0
-data:
-  train: iris.csv
-  validation_split: 0.2
-  normalize: standardize
-model:
-  - Linear: 8
-  - Tanh
-  - Linear: 3
-  - LogSoftMax
-criterion: ClassNLLCriterion
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-schedule: {name: cosine, warmup_epochs: 1}
-training: {epochs: 3, batch_size: 16}
-"""
+COSINE = TINY.replace("name: tiny", "name: cos").replace("  test: iris.csv\n", "").replace(
+    "training:", "schedule: {name: cosine, warmup_epochs: 1}\ntraining:")
 
 
 @pytest.fixture
@@ -118,9 +102,6 @@ def test_files_are_written_checkpoint_first_and_config_yaml_after_the_first_epoc
     assert epoch1 == ["best.npz", "metrics.csv", "config.yaml"]      # no last.npz due: checkpoint_every 2
     assert "last.npz" in rest and rest.index("last.npz") < rest.index("metrics.csv")
     assert order[-2:] == ["last.npz", "metrics.csv"] and order.count("config.yaml") == 1
-
-
-ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))
 
 
 def test_one_run_per_directory_and_no_stale_lock_after_kill_9(project):

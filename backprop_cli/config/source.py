@@ -1,11 +1,17 @@
 """Reading a YAML config with the place of every node, and the messages placed there.
 
-:func:`read_yaml` parses one document with PyYAML's safe loader and records the line of every key and
-value, so that a mistake is reported where it was made (``configs/x.yaml:14: optimizer.lr: ...``). It
-checks what YAML itself lets through: duplicate keys (the later value is kept), keys that are not
-plain values, and aliases that refer to themselves; a syntax error is reported with its line and
-column. :class:`Places` maps a path in the tree (``("model", 3, "Linear")``) to its file and line, or
-to the ``--set`` override that wrote it; :func:`combine` joins every problem into one ConfigError.
+:func:`read_config_file` reads at most :data:`MAX_CONFIG_BYTES` of UTF-8 (the size is checked before
+anything is read). :func:`read_yaml` parses one document with PyYAML's safe loader (libyaml's C parser
+when present, PyYAML's own words for its syntax errors) and records the line of every key and value,
+so that a mistake is reported where it was made (``configs/x.yaml:14: optimizer.lr: ...``). It refuses
+what ``safe_load`` refuses, on mappings and sequences too (a tag like ``!!python/object/new:...``, a
+control character), and what a config never needs: a document that expands past
+:data:`MAX_CONFIG_NODES` values with its aliases (a "billion laughs" is measured on its few nodes,
+before anything is built) or nests deeper than :data:`MAX_CONFIG_DEPTH`. It checks what YAML itself
+lets through: duplicate keys (the later value is kept), keys that are not plain values, and aliases
+that refer to themselves. An aliased node is built once and copied for each further use.
+:class:`Places` maps a path in the tree (``("model", 3, "Linear")``) to its file and line, or to the
+``--set`` override that wrote it; :func:`combine` joins every problem into one ConfigError.
 
 The helpers every config message uses sit here too: :func:`show` (a value as YAML writes it),
 :func:`suggest` (``did you mean ...?``), dotted paths, and :func:`number_from_string` (YAML 1.1
