@@ -23,7 +23,6 @@ from common import ENV, ROOT, TINY
 runner = CliRunner()
 
 
-
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A temp directory holding the iris data and a tiny config; the current directory for the test."""

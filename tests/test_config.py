@@ -237,6 +237,8 @@ def test_unreadable_files_give_one_line(tmp_path, text, expected):
 @pytest.mark.parametrize("text, expected", [
     ("a: " + "[" * 70 + "]" * 70 + "\n", "cfg.yaml:1: nested more than 64 levels deep"),
     ("a: &a {<<: *a}\n", "cfg.yaml:1: a << merge names a mapping that holds it"),
+    ("a:\n  b: [" + "1, " * 120_000 + "]\n", "cfg.yaml:2: the document holds more than 100,000 values (counted up "
+                                              "to here); a config may hold at most that"),
     ("a: !custom {x: 1}\n", "cfg.yaml:1: invalid YAML at column 4: could not determine a constructor for the tag "
                             "'!custom'"),
     ("a:\n  - !!python/tuple [1, 2]\n", "cfg.yaml:2: invalid YAML at column 5: could not determine a constructor "

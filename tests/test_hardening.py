@@ -311,4 +311,4 @@ def test_one_line_exit_1_no_traceback_nothing_lost(case, results):
     assert case.expected in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert result["after"] == result["before"]                # byte for byte
-    assert result["left"] == ["best.npz", "config.yaml", "last.npz", "metrics.csv"]     # no lock, no temporary
+    assert result["left"] == ["best.npz", "config.yaml", "last.npz", "metrics.csv", "run.json"]   # no lock, no .tmp

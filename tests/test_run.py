@@ -24,11 +24,9 @@ COSINE = TINY.replace("name: tiny", "name: cos").replace("  test: iris.csv\n", "
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "cos.yaml").write_text(COSINE)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(iris_dir):
+    (iris_dir / "cos.yaml").write_text(COSINE)
+    return iris_dir
 
 
 def invoke(*args):
@@ -126,7 +124,7 @@ def test_one_run_per_directory_and_no_stale_lock_after_kill_9(project):
                               f"training.epochs={epochs}", "--resume", "runs/cos/last.npz"],
                              cwd=project, env=ENV, capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted(os.listdir(project / "runs/cos")) == ["best.npz", "config.yaml", "last.npz", "metrics.csv"]
+    assert sorted(os.listdir(project / "runs/cos")) == ["best.npz", "config.yaml", "last.npz", "metrics.csv", "run.json"]
 
 
 def test_a_refused_run_leaves_no_directory_behind(project):

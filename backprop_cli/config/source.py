@@ -7,7 +7,8 @@ so that a mistake is reported where it was made (``configs/x.yaml:14: optimizer.
 what ``safe_load`` refuses, on mappings and sequences too (a tag like ``!!python/object/new:...``, a
 control character), and what a config never needs: a document that expands past
 :data:`MAX_CONFIG_NODES` values with its aliases (a "billion laughs" is measured on its few nodes,
-before anything is built) or nests deeper than :data:`MAX_CONFIG_DEPTH`. It checks what YAML itself
+before anything is built; a long document's parser events are counted first, so one past the cap
+costs only the cap's worth of parsing) or nests deeper than :data:`MAX_CONFIG_DEPTH`. It checks what YAML itself
 lets through: duplicate keys (the later value is kept), keys that are not plain values, and aliases
 that refer to themselves. An aliased node is built once and copied for each further use.
 :class:`Places` maps a path in the tree (``("model", 3, "Linear")``) to its file and line, or to the
@@ -147,6 +148,8 @@ class _PyLineLoader(yaml.SafeLoader):
 
 #: A document the C parser refuses is parsed again in Python for the message when it is this short.
 _REPARSE_CHARS = 64 * 1024
+#: A document longer than this may hold more nodes than the cap: its events are counted first.
+_COUNT_FIRST_CHARS = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = {yaml.SequenceNode: "tag:yaml.org,2002:seq", yaml.MappingNode: "tag:yaml.org,2002:map"}
 #: PyYAML's NON_PRINTABLE: what YAML does not allow in a document (safe_load refuses it too).
@@ -198,8 +201,30 @@ def _check_printable(text: str, file: str) -> None:
                           f"(U+{ord(bad.group()):04X}) is not allowed", file=file, line=line)
 
 
+def _count_nodes(text: str, file: str) -> None:
+    """A long document is first counted event by event, stopping at :data:`MAX_CONFIG_NODES`: one
+    with more nodes than that, before any alias is expanded, is refused at the cost of parsing the
+    limit's worth (building its node graph would cost more, per node, than the limit allows)."""
+    loader = LineLoader(text)
+    nodes = 0
+    try:
+        for event in iter(loader.get_event, None):
+            if isinstance(event, yaml.NodeEvent):         # a scalar, an alias, a list or mapping starts
+                nodes += 1
+                if nodes > MAX_CONFIG_NODES:
+                    raise ConfigError(f"the document holds more than {MAX_CONFIG_NODES:,} values (counted up to "
+                                      f"here); a config may hold at most that", file=file,
+                                      line=event.start_mark.line + 1)
+    except yaml.YAMLError:                            # reported, with PyYAML's words, when composed
+        pass
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str, file: str):
     """The document's node graph (an alias is the very node it names), or a ConfigError at the line."""
+    if len(text) > _COUNT_FIRST_CHARS:
+        _count_nodes(text, file)
     loader = LineLoader(text)
     try:
         return loader, loader.get_single_node()
