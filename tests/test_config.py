@@ -330,6 +330,20 @@ def test_a_size_that_cannot_be_inferred_says_why(tmp_path):
                                "in_features, got (N, 1, 8, 8); add Flatten before it")
 
 
+def test_a_model_past_the_machines_memory_is_refused_before_the_layer_is_allocated(tmp_path, monkeypatch):
+    """BASE on 8x8 images, in batches of 32 (evaluated in 256s): the input and Flatten's output take
+    256 x (64 + 64) values, 131,072 bytes in float32; Linear(64, 16) adds 4 x 1,040 parameter values,
+    147,712 bytes in all, past the 140,000 here: refused before its weights exist."""
+    from backprop_cli.config import build
+    monkeypatch.setattr(build, "physical_memory", lambda: 140_000)
+    path = write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as info:
+        build_model(load_config(path), (1, 8, 8), rng(), np.float32)
+    assert str(info.value) == (f"{path}:5: model.1 (Linear): training needs about 144.2 KiB in float32 (1,040 "
+                               "parameters with their gradients and optimizer state, and batches of 256 samples "
+                               "of 128 activations), more than this machine's 136.7 KiB of memory")
+
+
 def test_same_seed_same_weights_and_the_dtype_is_passed(tmp_path):
     config = load_config(write(tmp_path, BASE))
     a, b = (build_model(config, (64,), np.random.default_rng(3), np.float64) for _ in range(2))

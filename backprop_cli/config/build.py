@@ -31,7 +31,7 @@ from ..optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
 PROBE_BATCH = 2
 
 
-#: A model may have at most this many parameters (weights, biases and batch-norm statistics, all layers).
+#: A model may have at most this many parameters (its ``num_parameters()``: weights and biases, all layers).
 MAX_PARAMETERS = 1_000_000_000
 #: What training keeps per parameter, counted in values: the weight, its gradient, and up to two
 #: optimizer state arrays (Adam's moments).
@@ -122,9 +122,10 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _estimated_parameters(kwargs: dict) -> int:
+def _estimated_parameters(kwargs: dict, shape: tuple[int, ...]) -> int:
     """The weights a layer will allocate, from its arguments (before it does): in x out x kernel for
-    Linear and convolutions, by their PyTorch argument names; 4 per feature for batch norm; else 0."""
+    Linear and convolutions, by their PyTorch argument names (a single kernel size spans every spatial
+    axis of ``shape``); 2 per feature for batch norm; else 0."""
     def whole(v) -> int | None:
         if isinstance(v, (list, tuple)):
             parts = [whole(p) for p in v]
@@ -134,9 +135,11 @@ def _estimated_parameters(kwargs: dict) -> int:
     ins = whole(kwargs.get("in_features", kwargs.get("in_channels")))
     outs = whole(kwargs.get("out_features", kwargs.get("out_channels")))
     if ins and outs:
-        return ins * outs * (whole(kwargs.get("kernel_size", 1)) or 1) + outs
+        kernel = kwargs.get("kernel_size", 1)
+        kernel = whole(kernel) if isinstance(kernel, (list, tuple)) else (whole(kernel) or 1) ** max(len(shape) - 1, 1)
+        return ins * outs * (kernel or 1) + outs
     features = whole(kwargs.get("num_features"))
-    return 4 * features if features else 0
+    return 2 * features if features else 0
 
 
 def _build_layers(config, specs, shape, rng, dtype, sizes: SizeCheck) -> tuple[list[Module], tuple[int, ...]]:
@@ -161,7 +164,7 @@ def _build_layer(config: Config, spec: LayerSpec, shape, rng, dtype, sizes: Size
             raise _layer_error(config, spec, f"{spec.name} expected input {inferred.expected} to infer "
                                f"{inferred.param}, got {shape_str(('N',) + shape)}{hint}")
         kwargs[inferred.param] = shape[0]
-    estimate = _estimated_parameters(kwargs)
+    estimate = _estimated_parameters(kwargs, shape)
     sizes.add_parameters(spec, estimate)               # refused here, before the weights are allocated
     layer = _construct(config, spec, cls, kwargs, rng, dtype)
     sizes.add_parameters(spec, layer.num_parameters() - estimate)
