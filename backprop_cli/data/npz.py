@@ -78,6 +78,7 @@ _ZIP_METHOD_NAMES = {12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 9: "d
 _DEFLATE_RATIO = 1032
 #: numpy's own limit on an .npy header (``max_header_size``).
 _MAX_NPY_HEADER = 10_000
+_CHUNK = 1 << 24
 
 
 def read_npz(path, *, names: Sequence[str] | None = None, required: Sequence[str] = (),
@@ -135,15 +136,15 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, fil
         if header + nbytes != info.file_size:
             raise error(f"its header describes {shape_str(shape)} {dtype} ({nbytes:,} bytes), but the member "
                         f"holds {info.file_size - header:,} bytes after the header", file=file, where=where)
-        buf = bytearray(nbytes)
-        view, got = memoryview(buf), 0
-        while got < nbytes:
-            n = f.readinto(view[got:])
-            if not n:
+        buf, got = np.empty(nbytes, dtype=np.uint8), 0
+        while got < nbytes:                       # in chunks: ZipExtFile.readinto would copy the whole
+            chunk = f.read(min(nbytes - got, _CHUNK))
+            if not chunk:
                 raise error(f"the data ends after {got:,} of {nbytes:,} bytes (truncated)", file=file, where=where)
-            got += n
+            buf[got:got + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            got += len(chunk)
         f.read(1)                                 # at the end: the zip's CRC-32 is checked here
-    return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return buf.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _npy_header(f, file: str, where: str, error) -> tuple[np.dtype, tuple[int, ...], bool, int]:
