@@ -7,6 +7,8 @@ these classes are for bad input read from files and flags, and carry where the p
 
 from __future__ import annotations
 
+from abc import ABCMeta
+
 
 class BackpropError(Exception):
     """A mistake in the user's input; ``str(err)`` is the whole one-line message."""
@@ -45,3 +47,52 @@ class ExportError(BackpropError):
 def shape_str(shape) -> str:
     """``(32, 28, 28)`` (and ``(32,)``) for a shape, so that every message about shapes reads alike."""
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class ArgumentError(TypeError):
+    """A class called with an argument it does not take (or too many, or too few): the message names the
+    class the user wrote and the argument, and lists what the class takes."""
+
+
+class _Shown:
+    """A default shown by name in a parameter list (``dtype=float32``, not ``<class 'numpy.float32'>``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _parameter_list(cls) -> str:
+    """``(in_features, out_features, bias=True, *, init='default', ...)`` or ``no arguments``."""
+    import inspect                                  # here, not at the top: ``backprop --help`` stays fast
+    empty = inspect.Parameter.empty
+    params = [p.replace(annotation=empty, default=_Shown(p.default.__name__) if isinstance(p.default, type)
+                        else p.default) if p.default is not empty else p.replace(annotation=empty)
+              for p in inspect.signature(cls).parameters.values()]
+    return str(inspect.Signature(params)) if params else "no arguments"
+
+
+class CheckedArguments(ABCMeta):
+    """The metaclass of modules, criterions, optimizers and schedules: a call that does not fit the
+    constructor raises :class:`ArgumentError` naming the class called (``Tanh got an unexpected keyword
+    argument 'inplace'; Tanh takes no arguments``), never Python's message about a base class's ``__init__``."""
+
+    @property
+    def __signature__(cls):
+        """The constructor's signature (``inspect.signature(cls)`` would otherwise read ``__call__``'s)."""
+        import inspect
+        sig = inspect.signature(cls.__init__)
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+    def __call__(cls, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except TypeError:
+            import inspect
+            try:
+                inspect.signature(cls).bind(*args, **kwargs)
+            except TypeError as why:
+                raise ArgumentError(f"{cls.__name__} {why}; {cls.__name__} takes {_parameter_list(cls)}") from None
+            raise

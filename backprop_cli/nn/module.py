@@ -17,16 +17,19 @@ a layer with parameters registers them with ``add_parameter`` and also overrides
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
 
 import numpy as np
 
+from ..errors import CheckedArguments
 from ..errors import shape_str  # noqa: F401  (re-exported: every layer's messages use it)
 from .functional import sigmoid, softmax
 
 DEFAULT_DTYPE = np.float32
+#: What a criterion's ``reduction`` may be (PyTorch's three).
+REDUCTIONS = ("mean", "sum", "none")
 #: Ranks ``check_array`` accepts for "a batch of anything" ``(N, ...)`` and "a batch with classes" ``(N, C, ...)``.
 ANY_RANK = tuple(range(1, 8))
 CLASS_RANKS = tuple(range(2, 8))
@@ -48,7 +51,7 @@ def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.
     return x
 
 
-class Module(ABC):
+class Module(metaclass=CheckedArguments):
     """Base class of every layer and container.
 
     Shape: defined by each subclass; arrays are batch-first.
@@ -62,6 +65,8 @@ class Module(ABC):
     training: bool
     output: np.ndarray | None
     grad_input: np.ndarray | None
+    #: False for a module whose input has no derivative (Embedding's indices): its ``grad_input`` is zeros.
+    differentiable_input = True
 
     def __init__(self) -> None:
         self.training = True
@@ -292,12 +297,14 @@ class Module(ABC):
         return f"{type(self).__name__}({', '.join(inner)})"
 
 
-class Criterion(ABC):
+class Criterion(metaclass=CheckedArguments):
     """Base class of every loss (Torch7 ``nn.Criterion``).
 
     ``forward(output, target) -> float`` is the loss; ``backward(output, target) -> grad_output`` is
     dLoss/dOutput, the array handed to the model's ``backward``. ``reduction="mean"`` divides the
-    summed per-element (or per-sample) loss by the count each subclass documents; ``"sum"`` does not.
+    summed per-element (or per-sample) loss by the count each subclass documents; ``"sum"`` does not;
+    ``"none"`` (PyTorch's) makes ``forward`` return the array of per-element (or per-sample) losses,
+    and ``backward`` the gradient of their sum. A loss is never ``-0.0``.
     """
 
     #: ``"classification"`` (targets are class indices), ``"binary"`` (0/1 targets shaped like the
@@ -314,15 +321,19 @@ class Criterion(ABC):
         return self.outputs == "logits"
 
     def __init__(self, reduction: str = "mean") -> None:
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"{type(self).__name__} reduction must be 'mean' or 'sum', got {reduction!r}")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__} reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
-        self.output: float | None = None
+        self.output: float | np.ndarray | None = None
         self.grad_input: np.ndarray | None = None
 
-    def forward(self, output: np.ndarray, target: np.ndarray) -> float:
-        """The loss value (Torch7 ``forward``/``updateOutput``)."""
-        self.output = float(self.update_output(output, target))
+    def forward(self, output: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        """The loss value (Torch7 ``forward``/``updateOutput``); the per-element losses for ``"none"``.
+
+        ``+ 0.0`` turns a ``-0.0`` (e.g. ``-sum`` of nothing) into ``0.0``.
+        """
+        loss = self.update_output(output, target)
+        self.output = np.asarray(loss) + 0.0 if self.reduction == "none" else float(loss) + 0.0
         return self.output
 
     __call__ = forward
