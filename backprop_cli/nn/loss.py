@@ -11,6 +11,8 @@ the output. Every check raises ``ValueError``/``TypeError`` naming the expected 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .functional import log_softmax, sigmoid, softmax
@@ -107,11 +109,31 @@ def _join(*args: str) -> str:
     return ", ".join(a for a in args if a)
 
 
+def _one_of(owner: str, weight, weights):
+    """``weight=`` (PyTorch's spelling) or ``weights=`` (backprop's), not both."""
+    if weight is not None and weights is not None:
+        raise ValueError(f"{owner} takes weight= or weights= (the same thing), not both")
+    return weights if weight is None else weight
+
+
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average``/``reduce`` flags read as PyTorch reads them: when either is
+    given it decides (``reduce=False`` -> ``"none"``, else ``size_average=False`` -> ``"sum"``, else
+    ``"mean"``; an unset flag counts as True); when neither is, ``reduction`` does."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
 # --------------------------------------------------------------------------- shared bases
 class _ElementwiseCriterion(Criterion):
     """A loss with one term per output element; ``mean`` divides by the number of elements."""
 
-    def _reduce(self, loss: np.ndarray) -> float:
+    def _reduce(self, loss: np.ndarray) -> float | np.ndarray:
+        if self.reduction == "none":
+            return loss
         total = float(np.sum(loss, dtype=np.float64))
         return total / loss.size if self.reduction == "mean" and loss.size else total
 
@@ -120,19 +142,54 @@ class _ElementwiseCriterion(Criterion):
         return 1.0 / output.size if self.reduction == "mean" and output.size else 1.0
 
 
-class _ClassCriterion(Criterion):
+class _Weighted:
+    """Per-element ``weights`` (``weight=`` too) that broadcast to the output (the binary losses)."""
+
+    _weight_key = "weights"
+
+    def _set_weights(self, weight, weights) -> None:
+        name = type(self).__name__
+        self.weights = _weights_array(name, "weights", _one_of(name, weight, weights))
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        """The weights, by PyTorch's name."""
+        return self.weights
+
+    def _weights_repr(self) -> str:
+        return "" if self.weights is None else f"{self._weight_key}={_array_repr(self.weights)}"
+
+    def to(self, dtype) -> Criterion:
+        for name in ("weights", "pos_weight"):
+            if getattr(self, name, None) is not None:
+                setattr(self, name, getattr(self, name).astype(dtype))
+        return self
+
+
+class _Targets(NamedTuple):
+    """Class targets flattened for gathering: ``t`` (ignored ones set to 0), each sample's weight ``w``
+    (``w[t_i]``, 0 where ignored; None when every one is 1) and ``keep`` (None when none is ignored)."""
+
+    t: np.ndarray
+    w: np.ndarray | None
+    keep: np.ndarray | None
+
+
+class _ClassCriterion(_Weighted, Criterion):
     """Shared by the criterions whose targets are class indices, optionally weighted per class."""
 
     task = "classification"
     outputs = "scores"
 
-    def __init__(self, weights=None, reduction: str = "mean", ignore_index: int | None = None) -> None:
+    def __init__(self, weights=None, reduction: str = "mean", ignore_index: int | None = None, *,
+                 weight=None) -> None:
         super().__init__(reduction)
         name = type(self).__name__
-        self.weights = _weights_array(name, "class weights", weights)
+        self._set_weights(weight, weights)
         if self.weights is not None and self.weights.ndim != 1:
             raise ShapeError(f"{name} expected class weights (C,), got {shape_str(self.weights.shape)}")
-        if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+        if ignore_index is not None and (isinstance(ignore_index, bool)
+                                         or not isinstance(ignore_index, (int, np.integer))):
             raise TypeError(f"{name} ignore_index must be an int, got {type(ignore_index).__name__}")
         self.ignore_index = None if ignore_index is None else int(ignore_index)
 
@@ -147,38 +204,62 @@ class _ClassCriterion(Criterion):
         """False where the target is ``ignore_index``."""
         return None if self.ignore_index is None else np.asarray(target) != self.ignore_index
 
-    def _target_weights(self, target: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-        """Flat indices safe to gather with, and each sample's weight ``w[t_i]`` (0 where ignored)."""
+    def _targets(self, target: np.ndarray, dtype) -> _Targets:
         t = target.reshape(-1)
         keep = None
         if self.ignore_index is not None:
             keep = t != self.ignore_index
-            t = np.where(keep, t, 0)
+            if keep.all():
+                keep = None
+            else:
+                t = np.where(keep, t, 0)
+        if self.weights is None and keep is None:
+            return _Targets(t, None, None)
         w = self.weights.astype(dtype, copy=False)[t] if self.weights is not None else np.ones(t.shape, dtype)
-        if keep is not None:
-            w = w * keep
-        return t, w
+        return _Targets(t, w if keep is None else w * keep, keep)
 
-    def _unit_weights(self) -> bool:
-        """Every ``w[t_i]`` is 1 (no class weights, no ignore_index): losses may skip the weight array."""
-        return self.weights is None and self.ignore_index is None
-
-    def _denominator(self, w: np.ndarray | int) -> float:
-        """``sum_i w[t_i]`` for mean (``N`` without weights; an int ``w`` is that count), 1 for sum;
-        1 when every target is ignored."""
+    def _denominator(self, targets: _Targets) -> float:
+        """``sum_i w[t_i]`` for mean (``N`` without weights), 1 for sum and none; 1 when every target is
+        ignored (the loss is then 0, where PyTorch gives nan)."""
         if self.reduction != "mean":
             return 1.0
-        return (float(w) if isinstance(w, int) else float(np.sum(w, dtype=np.float64))) or 1.0
+        total = len(targets.t) if targets.w is None else float(np.sum(targets.w, dtype=np.float64))
+        return float(total) or 1.0
 
-    def to(self, dtype) -> Criterion:
-        if self.weights is not None:
-            self.weights = self.weights.astype(dtype)
-        return self
+    def _reduce(self, losses: np.ndarray, targets: _Targets, shape) -> float | np.ndarray:
+        """Per-sample ``losses`` (flat) summed and divided by the denominator; shaped like the target
+        for ``"none"``."""
+        if self.reduction == "none":
+            return losses.reshape(shape)
+        return float(np.add.reduce(losses, dtype=np.float64)) / self._denominator(targets)
 
     def extra_repr(self) -> str:
-        return _join("" if self.weights is None else f"weights={_array_repr(self.weights)}",
-                     super().extra_repr(),
+        return _join(self._weights_repr(), super().extra_repr(),
                      "" if self.ignore_index is None else f"ignore_index={self.ignore_index}")
+
+
+class _HuberFamily(_ElementwiseCriterion):
+    """``l_i = (0.5 d^2 if |d| < c else c (|d| - 0.5 c)) / divisor``, ``d = y_i - t_i``: Huber's loss with
+    threshold ``c``; SmoothL1 divides it by ``c``. ``c = 0`` is the L1 loss."""
+
+    _threshold = 1.0
+    _divisor = 1.0
+
+    def update_output(self, output, target):
+        d = np.abs(output - _like_output(type(self).__name__, output, target))
+        c = self._threshold
+        if c == 0:
+            return self._reduce(d)
+        loss = np.where(d < c, 0.5 * d * d, c * (d - 0.5 * c))
+        return self._reduce(loss / self._divisor if self._divisor != 1.0 else loss)
+
+    def update_grad_input(self, output, target):
+        """``grad_input = clip(d, -c, c) / divisor / n`` (``sign(d) / n`` for ``c = 0``)."""
+        d = output - _like_output(type(self).__name__, output, target)
+        c = self._threshold
+        g = np.sign(d) if c == 0 else np.clip(d, -c, c)
+        g *= self._scale(output) / (self._divisor if c else 1.0)
+        return g
 
 
 # --------------------------------------------------------------------------- regression
@@ -190,12 +271,12 @@ class MSECriterion(_ElementwiseCriterion):
     """
 
     def update_output(self, output, target):
-        d = output - _like_output("MSECriterion", output, target)
+        d = output - _like_output(type(self).__name__, output, target)
         return self._reduce(d * d)
 
     def update_grad_input(self, output, target):
         """``grad_input = 2 * (y - t) / n`` (``n`` = number of elements for mean, 1 for sum)."""
-        d = output - _like_output("MSECriterion", output, target)
+        d = output - _like_output(type(self).__name__, output, target)
         d *= 2.0 * self._scale(output)
         return d
 
@@ -208,16 +289,16 @@ class AbsCriterion(_ElementwiseCriterion):
     """
 
     def update_output(self, output, target):
-        return self._reduce(np.abs(output - _like_output("AbsCriterion", output, target)))
+        return self._reduce(np.abs(output - _like_output(type(self).__name__, output, target)))
 
     def update_grad_input(self, output, target):
         """``grad_input = sign(y - t) / n`` (0 where ``y == t``)."""
-        g = np.sign(output - _like_output("AbsCriterion", output, target))
+        g = np.sign(output - _like_output(type(self).__name__, output, target))
         g *= self._scale(output)
         return g
 
 
-class SmoothL1Criterion(_ElementwiseCriterion):
+class SmoothL1Criterion(_HuberFamily):
     """``l_i = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta``, ``d = y_i - t_i`` (Huber / beta).
 
     ``beta=0`` is the plain L1 loss. Mean divides by the number of elements.
@@ -227,25 +308,40 @@ class SmoothL1Criterion(_ElementwiseCriterion):
 
     def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        if beta < 0:
-            raise ValueError(f"SmoothL1Criterion beta must be >= 0, got {beta}")
-        self.beta = float(beta)
-
-    def update_output(self, output, target):
-        d = np.abs(output - _like_output("SmoothL1Criterion", output, target))
-        if self.beta == 0:
-            return self._reduce(d)
-        return self._reduce(np.where(d < self.beta, (0.5 / self.beta) * d * d, d - 0.5 * self.beta))
+        if not beta >= 0:
+            raise ValueError(f"{type(self).__name__} beta must be >= 0, got {beta}")
+        self.beta = self._threshold = float(beta)
+        self._divisor = self.beta or 1.0
 
     def update_grad_input(self, output, target):
         """``grad_input = (d / beta if |d| < beta else sign(d)) / n``."""
-        d = output - _like_output("SmoothL1Criterion", output, target)
-        g = np.sign(d) if self.beta == 0 else np.where(np.abs(d) < self.beta, d * (1.0 / self.beta), np.sign(d))
-        g *= self._scale(output)
-        return g
+        return super().update_grad_input(output, target)
 
     def extra_repr(self):
         return _join("" if self.beta == 1.0 else f"beta={self.beta}", super().extra_repr())
+
+
+class HuberLoss(_HuberFamily):
+    """``l_i = 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)``, ``d = y_i - t_i`` (PyTorch's HuberLoss).
+
+    ``delta * SmoothL1(beta=delta)``: the same for ``delta = 1``, steeper tails for larger deltas.
+    ``delta > 0``. Mean divides by the number of elements.
+    Shape: output ``(N, ...)``, target the same shape.
+    Example: ``HuberLoss(delta=2.0)`` on ``d = [1.0, 3.0]`` gives ``(0.5 + 4.0) / 2``.
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss delta must be > 0, got {delta}")
+        self.delta = self._threshold = float(delta)
+
+    def update_grad_input(self, output, target):
+        """``grad_input = clip(d, -delta, delta) / n``."""
+        return super().update_grad_input(output, target)
+
+    def extra_repr(self):
+        return _join(super().extra_repr(), "" if self.delta == 1.0 else f"delta={self.delta}")
 
 
 # --------------------------------------------------------------------------- class indices
@@ -263,52 +359,79 @@ class ClassNLLCriterion(_ClassCriterion):
 
     def update_output(self, output, target):
         target = self._target(output, target)
-        x = _flat_classes(output)
-        if self._unit_weights():
-            picked = x[np.arange(x.shape[0]), target.reshape(-1)]
-            return -float(np.add.reduce(picked, dtype=np.float64)) / self._denominator(len(picked))
-        t, w = self._target_weights(target, output.dtype)
-        picked = x[np.arange(x.shape[0]), t]
-        return -float(np.sum(w * picked, dtype=np.float64)) / self._denominator(w)
+        targets = self._targets(target, output.dtype)
+        picked = _flat_classes(output)[np.arange(len(targets.t)), targets.t]
+        return self._reduce(-picked if targets.w is None else -(targets.w * picked), targets, target.shape)
 
     def update_grad_input(self, output, target):
         """``grad_input[i, t_i] = -w[t_i] / denominator``, 0 elsewhere."""
         target = self._target(output, target)
-        if self._unit_weights():
-            t = target.reshape(-1)
-            value = -1.0 / self._denominator(len(t))
-        else:
-            t, w = self._target_weights(target, output.dtype)
-            value = w * (-1.0 / self._denominator(w))
-        g = np.zeros((t.shape[0], output.shape[1]), dtype=output.dtype)
-        g[np.arange(t.shape[0]), t] = value
+        targets = self._targets(target, output.dtype)
+        value = -1.0 / self._denominator(targets)
+        n = len(targets.t)
+        g = np.zeros((n, output.shape[1]), dtype=output.dtype)
+        g[np.arange(n), targets.t] = value if targets.w is None else targets.w * value
         return _unflat_classes(g, output.shape)
 
 
 class CrossEntropyCriterion(_ClassCriterion):
-    """``l_i = w[t_i] * (log sum_j exp(x_ij) - x[i, t_i])`` on logits: LogSoftMax + ClassNLL fused.
+    """``l_i = (1 - e) w[t_i] (lse_i - x[i, t_i]) + (e / C) sum_c w_c (lse_i - x[i, c])``, ``lse_i = log sum_j exp(x_ij)``.
 
-    Computed from ``x - max x``, so logits of +-1000 give a finite loss and gradient. Mean divides by
-    ``sum_i w[t_i]`` (``N`` without weights); ``ignore_index`` works as in ClassNLLCriterion.
+    On logits: LogSoftMax + ClassNLL fused, with PyTorch's ``label_smoothing`` ``e`` in ``[0, 1]``
+    (``e = 0``: ``l_i = w[t_i] (lse_i - x[i, t_i])``). Computed from ``x - max x``, so logits of +-1000
+    give a finite loss and gradient. Mean divides by ``sum_i w[t_i]`` (``N`` without weights);
+    ``ignore_index`` works as in ClassNLLCriterion (both terms are 0 for an ignored target).
     Shape: output ``(N, C)`` with target ``(N,)``, or ``(N, C, d1, ...)`` with target ``(N, d1, ...)``.
     Example: ``Sequential(Linear(784, 10))`` trained with ``CrossEntropyCriterion()`` on raw scores.
     """
 
+    def __init__(self, weights=None, reduction: str = "mean", ignore_index: int | None = None, *,
+                 weight=None, label_smoothing: float = 0.0) -> None:
+        super().__init__(weights, reduction, ignore_index, weight=weight)
+        if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"{type(self).__name__} label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
     def update_output(self, output, target):
         target = self._target(output, target)
         logp = log_softmax(_flat_classes(output))
-        t, w = self._target_weights(target, output.dtype)
-        return -float(np.sum(w * logp[np.arange(len(t)), t], dtype=np.float64)) / self._denominator(w)
+        targets = self._targets(target, output.dtype)
+        losses = -logp[np.arange(len(targets.t)), targets.t]
+        if targets.w is not None:
+            losses *= targets.w
+        e = self.label_smoothing
+        if e:
+            smooth = -(logp.sum(axis=1) if self.weights is None else logp @ self.weights.astype(logp.dtype))
+            if targets.keep is not None:
+                smooth *= targets.keep
+            losses = (1 - e) * losses + (e / output.shape[1]) * smooth
+        return self._reduce(losses, targets, target.shape)
 
     def update_grad_input(self, output, target):
-        """``grad_input = (softmax(x) - onehot(t)) * w[t_i] / denominator``."""
+        """``grad_input = ((1 - e) w[t_i] (p - onehot(t)) + (e / C) (p sum_c w_c - w)) / denominator``, ``p = softmax(x)``."""
         target = self._target(output, target)
         p = softmax(_flat_classes(output))
-        t, w = self._target_weights(target, output.dtype)
-        coef = w * (1.0 / self._denominator(w))
-        g = p * coef[:, None]
-        g[np.arange(t.shape[0]), t] -= coef
+        targets = self._targets(target, output.dtype)
+        n, classes = p.shape
+        scale = (1.0 - self.label_smoothing) / self._denominator(targets)
+        coef = scale if targets.w is None else targets.w * scale              # (1 - e) w[t_i] / denominator
+        if self.label_smoothing:
+            cw = np.ones(classes, p.dtype) if self.weights is None else self.weights.astype(p.dtype)
+            k = self.label_smoothing / classes / self._denominator(targets)   # e / C / denominator
+            k = np.full(n, k, p.dtype) if targets.keep is None else targets.keep * p.dtype.type(k)
+            g = p * (coef + k * cw.sum())[:, None]
+            g -= k[:, None] * cw
+        elif targets.w is None:
+            g = p
+            g *= coef
+        else:
+            g = p * coef[:, None]
+        g[np.arange(n), targets.t] -= coef
         return _unflat_classes(g, output.shape)
+
+    def extra_repr(self):
+        return _join(super().extra_repr(),
+                     f"label_smoothing={self.label_smoothing}" if self.label_smoothing else "")
 
 
 class MultiMarginCriterion(_ClassCriterion):
@@ -320,10 +443,11 @@ class MultiMarginCriterion(_ClassCriterion):
     ``max(0, 1 - 2 + 0.5) / 2 = 0``.
     """
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weights=None, reduction: str = "mean") -> None:
-        super().__init__(weights, reduction)
-        if p not in (1, 2):
-            raise ValueError(f"MultiMarginCriterion p must be 1 or 2, got {p}")
+    def __init__(self, p: int = 1, margin: float = 1.0, weights=None, reduction: str = "mean", *,
+                 weight=None) -> None:
+        super().__init__(weights, reduction, weight=weight)
+        if p not in (1, 2) or isinstance(p, bool):
+            raise ValueError(f"{type(self).__name__} p must be 1 or 2, got {p}")
         self.p, self.margin = int(p), float(margin)
 
     def _hinge(self, output, target):
@@ -334,22 +458,25 @@ class MultiMarginCriterion(_ClassCriterion):
         z += self.margin
         z[rows, target] = 0
         np.maximum(z, 0, out=z)
-        _, w = self._target_weights(target, output.dtype)
-        return z, w * (1.0 / output.shape[1]), rows, target
+        w = self._targets(target, output.dtype).w
+        per_sample = 1.0 / output.shape[1]
+        return z, per_sample if w is None else w * per_sample, rows, target
 
     def _count(self, output) -> float:
         return float(output.shape[0]) if self.reduction == "mean" and output.shape[0] else 1.0
 
     def update_output(self, output, target):
         z, w, _, _ = self._hinge(output, target)
-        h = z if self.p == 1 else z * z
-        return float(np.sum(h.sum(axis=1) * w, dtype=np.float64)) / self._count(output)
+        losses = (z if self.p == 1 else z * z).sum(axis=1) * w
+        if self.reduction == "none":
+            return losses
+        return float(np.sum(losses, dtype=np.float64)) / self._count(output)
 
     def update_grad_input(self, output, target):
         """``grad_input[i, j] = w[t_i] h'(z_ij) / (C n)``, j != t_i, h' = 1 or 2z if z > 0; at t_i: -sum_j."""
         z, w, rows, target = self._hinge(output, target)
         g = (z > 0).astype(output.dtype) if self.p == 1 else 2 * z
-        g *= (w * (1.0 / self._count(output)))[:, None]
+        g *= np.reshape(w * (1.0 / self._count(output)), (-1, 1))
         g[rows, target] = -g.sum(axis=1)
         return g
 
@@ -359,12 +486,13 @@ class MultiMarginCriterion(_ClassCriterion):
 
 
 # --------------------------------------------------------------------------- binary targets
-class BCECriterion(_ElementwiseCriterion):
+class BCECriterion(_Weighted, _ElementwiseCriterion):
     """``l_i = -w_i * (t_i log y_i + (1 - t_i) log(1 - y_i))`` on probabilities ``y`` in [0, 1].
 
     Each log is clamped at -100 as in PyTorch, so ``y = 0`` or ``1`` gives a finite loss; the gradient
-    divides by ``max(y (1 - y), 1e-12)`` for the same reason. ``weights`` (optional) broadcasts to the
-    output. Mean divides by the number of elements. Prefer BCEWithLogitsCriterion on raw scores.
+    divides by ``max(y (1 - y), 1e-12)`` for the same reason. ``weights`` (optional; ``weight=`` too)
+    broadcasts to the output. Mean divides by the number of elements. Prefer BCEWithLogitsCriterion
+    on raw scores.
     Shape: output ``(N, ...)`` of probabilities, target the same shape with values in [0, 1].
     Example: ``Sequential(Linear(8, 1), Sigmoid())`` trained with ``BCECriterion()`` on 0/1 labels.
     """
@@ -372,18 +500,19 @@ class BCECriterion(_ElementwiseCriterion):
     task = "binary"
     outputs = "probabilities"
 
-    def __init__(self, weights=None, reduction: str = "mean") -> None:
+    def __init__(self, weights=None, reduction: str = "mean", *, weight=None) -> None:
         super().__init__(reduction)
-        self.weights = _weights_array("BCECriterion", "weights", weights)
+        self._set_weights(weight, weights)
 
     def _checked(self, output, target):
-        target = _like_output("BCECriterion", output, target)
+        name = type(self).__name__
+        target = _like_output(name, output, target)
         for what, a in (("output", output), ("target", target)):
             if a.size and (a.min() < 0 or a.max() > 1):
-                raise ValueError(f"BCECriterion expected {what} probabilities in [0, 1], got values in "
+                raise ValueError(f"{name} expected {what} probabilities in [0, 1], got values in "
                                  f"[{float(a.min()):g}, {float(a.max()):g}]"
                                  + ("; use BCEWithLogitsCriterion on raw scores" if what == "output" else ""))
-        return target, _broadcast_to("BCECriterion", "weights", self.weights, output)
+        return target, _broadcast_to(name, "weights", self.weights, output)
 
     def update_output(self, output, target):
         target, w = self._checked(output, target)
@@ -400,21 +529,16 @@ class BCECriterion(_ElementwiseCriterion):
         g *= self._scale(output)
         return g if w is None else g * w
 
-    def to(self, dtype) -> Criterion:
-        if self.weights is not None:
-            self.weights = self.weights.astype(dtype)
-        return self
-
     def extra_repr(self):
-        return _join("" if self.weights is None else f"weights={_array_repr(self.weights)}", super().extra_repr())
+        return _join(self._weights_repr(), super().extra_repr())
 
 
-class BCEWithLogitsCriterion(_ElementwiseCriterion):
+class BCEWithLogitsCriterion(_Weighted, _ElementwiseCriterion):
     """``l_i = w_i * ((1 - t_i) x_i + (1 + (pw - 1) t_i) * log(1 + exp(-x_i)))``: Sigmoid + BCE fused.
 
     Without ``pos_weight`` this is ``max(x, 0) - x t + log(1 + exp(-|x|))``, finite for any ``x``.
     ``pos_weight`` (per class, broadcast along the last axis) scales the positive term; ``weights``
-    (optional) broadcasts to the output. Mean divides by the number of elements.
+    (optional; ``weight=`` too) broadcasts to the output. Mean divides by the number of elements.
     Shape: output ``(N, ...)`` of raw scores, target the same shape with values in [0, 1].
     Example: ``BCEWithLogitsCriterion(pos_weight=np.array([3.0]))`` for 1 positive in 4.
     """
@@ -422,15 +546,16 @@ class BCEWithLogitsCriterion(_ElementwiseCriterion):
     task = "binary"
     outputs = "logits"     # the model's output is a score: class 1 where it is > 0 (not > 0.5)
 
-    def __init__(self, pos_weight=None, reduction: str = "mean", *, weights=None) -> None:
+    def __init__(self, pos_weight=None, reduction: str = "mean", *, weights=None, weight=None) -> None:
         super().__init__(reduction)
-        self.pos_weight = _weights_array("BCEWithLogitsCriterion", "pos_weight", pos_weight)
-        self.weights = _weights_array("BCEWithLogitsCriterion", "weights", weights)
+        self.pos_weight = _weights_array(type(self).__name__, "pos_weight", pos_weight)
+        self._set_weights(weight, weights)
 
     def _checked(self, output, target):
-        target = _like_output("BCEWithLogitsCriterion", output, target)
-        pw = _broadcast_to("BCEWithLogitsCriterion", "pos_weight", self.pos_weight, output)
-        return target, pw, _broadcast_to("BCEWithLogitsCriterion", "weights", self.weights, output)
+        name = type(self).__name__
+        target = _like_output(name, output, target)
+        pw = _broadcast_to(name, "pos_weight", self.pos_weight, output)
+        return target, pw, _broadcast_to(name, "weights", self.weights, output)
 
     def update_output(self, output, target):
         target, pw, w = self._checked(output, target)
@@ -449,14 +574,110 @@ class BCEWithLogitsCriterion(_ElementwiseCriterion):
         g *= self._scale(output)
         return g if w is None else g * w
 
-    def to(self, dtype) -> Criterion:
-        if self.pos_weight is not None:
-            self.pos_weight = self.pos_weight.astype(dtype)
-        if self.weights is not None:
-            self.weights = self.weights.astype(dtype)
-        return self
-
     def extra_repr(self):
         return _join("" if self.pos_weight is None else f"pos_weight={_array_repr(self.pos_weight)}",
-                     super().extra_repr(),
-                     "" if self.weights is None else f"weights={_array_repr(self.weights)}")
+                     super().extra_repr(), self._weights_repr())
+
+
+# --------------------------------------------------------------------------- PyTorch's names
+# PyTorch's classes take their own arguments in their own order, with their defaults: ``weight`` first
+# where there is one, ``ignore_index=-100``, and the deprecated ``size_average``/``reduce`` flags
+# (read by :func:`legacy_reduction`). Each is the criterion above it names, with that signature;
+# ``weights=`` is still taken by keyword. Their formulas and gradients are their base classes'.
+class MSELoss(MSECriterion):
+    """PyTorch's ``nn.MSELoss``: :class:`MSECriterion` with PyTorch's arguments.
+
+    Shape: output ``(N, ...)``, target the same shape.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
+
+
+class L1Loss(AbsCriterion):
+    """PyTorch's ``nn.L1Loss``: :class:`AbsCriterion` with PyTorch's arguments.
+
+    Shape: output ``(N, ...)``, target the same shape.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
+
+
+class SmoothL1Loss(SmoothL1Criterion):
+    """PyTorch's ``nn.SmoothL1Loss``: :class:`SmoothL1Criterion` with PyTorch's arguments.
+
+    Shape: output ``(N, ...)``, target the same shape.
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(beta, legacy_reduction(size_average, reduce, reduction))
+
+
+class NLLLoss(ClassNLLCriterion):
+    """PyTorch's ``nn.NLLLoss``: :class:`ClassNLLCriterion` with PyTorch's arguments; targets -100 are ignored.
+
+    Shape: output ``(N, C)`` with target ``(N,)``, or ``(N, C, d1, ...)`` with target ``(N, d1, ...)``.
+    """
+
+    _weight_key = "weight"
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", *, weights=None) -> None:
+        super().__init__(weights, legacy_reduction(size_average, reduce, reduction), ignore_index, weight=weight)
+
+
+class CrossEntropyLoss(CrossEntropyCriterion):
+    """PyTorch's ``nn.CrossEntropyLoss``: :class:`CrossEntropyCriterion` with PyTorch's arguments; targets
+    -100 are ignored.
+
+    Shape: output ``(N, C)`` with target ``(N,)``, or ``(N, C, d1, ...)`` with target ``(N, d1, ...)``.
+    """
+
+    _weight_key = "weight"
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0, *, weights=None) -> None:
+        super().__init__(weights, legacy_reduction(size_average, reduce, reduction), ignore_index,
+                         weight=weight, label_smoothing=label_smoothing)
+
+
+class MultiMarginLoss(MultiMarginCriterion):
+    """PyTorch's ``nn.MultiMarginLoss``: :class:`MultiMarginCriterion` with PyTorch's arguments.
+
+    Shape: output ``(N, C)`` of scores, target ``(N,)`` of class indices.
+    """
+
+    _weight_key = "weight"
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                 reduction: str = "mean", *, weights=None) -> None:
+        super().__init__(p, margin, weights, legacy_reduction(size_average, reduce, reduction), weight=weight)
+
+
+class BCELoss(BCECriterion):
+    """PyTorch's ``nn.BCELoss``: :class:`BCECriterion` with PyTorch's arguments.
+
+    Shape: output ``(N, ...)`` of probabilities, target the same shape with values in [0, 1].
+    """
+
+    _weight_key = "weight"
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", *,
+                 weights=None) -> None:
+        super().__init__(weights, legacy_reduction(size_average, reduce, reduction), weight=weight)
+
+
+class BCEWithLogitsLoss(BCEWithLogitsCriterion):
+    """PyTorch's ``nn.BCEWithLogitsLoss``: :class:`BCEWithLogitsCriterion` with PyTorch's arguments
+    (``weight`` first, ``pos_weight`` last).
+
+    Shape: output ``(N, ...)`` of raw scores, target the same shape with values in [0, 1].
+    """
+
+    _weight_key = "weight"
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None,
+                 *, weights=None) -> None:
+        super().__init__(pos_weight, legacy_reduction(size_average, reduce, reduction), weights=weights,
+                         weight=weight)
