@@ -11,9 +11,10 @@ from .module import ANY_RANK, DEFAULT_DTYPE, Module, ShapeError, check_array, sh
 
 
 class Linear(Module):
-    """``y = x @ W.T + b``, with ``W`` shaped ``(out_features, in_features)``.
+    """``y = x @ W.T + b``, with ``W`` shaped ``(out_features, in_features)``, over the last axis.
 
-    Shape: ``(N, in_features) -> (N, out_features)``.
+    Shape: ``(N, in_features) -> (N, out_features)``; ``(N, *, in_features) -> (N, *, out_features)``
+    as in PyTorch (every leading axis is a batch axis).
     Example: ``Linear(784, 256)`` maps a batch of flattened 28x28 images to 256 features.
     """
 
@@ -32,24 +33,24 @@ class Linear(Module):
         self._gw: tuple | None = None               # scratch for one batch's (weight, bias) gradients
 
     def update_output(self, input):
-        check_array("Linear", input, 2, f"(N, {self.in_features})")
-        if input.shape[1] != self.in_features:
+        check_array("Linear", input, ANY_RANK, f"(N, {self.in_features})")
+        if input.shape[-1] != self.in_features:
             raise ShapeError(f"Linear expected input (N, {self.in_features}), got {shape_str(input.shape)}")
-        out = input @ self._params["weight"].T
+        out = _rows(input) @ self._params["weight"].T
         if self.has_bias:
             out += self._params["bias"]
-        return out
+        return out.reshape(input.shape[:-1] + (self.out_features,))
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output @ W``."""
         self._check_grad_output(input, grad_output)
-        return grad_output @ self._params["weight"]
+        return (_rows(grad_output) @ self._params["weight"]).reshape(input.shape)
 
     def acc_grad_parameters(self, input, grad_output, scale=1.0):
         """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``."""
         self._check_grad_output(input, grad_output)
         weight, bias = self._scratch(np.result_type(grad_output, input))
-        self._write_grads(input, grad_output, scale, weight, bias)
+        self._write_grads(_rows(input), _rows(grad_output), scale, weight, bias)
         self._grads["weight"] += weight
         if bias is not None:
             self._grads["bias"] += bias
@@ -62,7 +63,7 @@ class Linear(Module):
             return super().backward_parameters(input, grad_output, scale, accumulate=accumulate)
         self._check_grad_output(input, grad_output)
         self.grad_input = None
-        self._write_grads(input, grad_output, scale, weight, self._grads.get("bias"))
+        self._write_grads(_rows(input), _rows(grad_output), scale, weight, self._grads.get("bias"))
 
     @staticmethod
     def _write_grads(input, grad_output, scale, weight_out, bias_out) -> None:
@@ -84,8 +85,9 @@ class Linear(Module):
         return self._gw
 
     def _check_grad_output(self, input, grad_output):
-        if grad_output.shape != (input.shape[0], self.out_features):
-            raise ShapeError(f"Linear expected grad_output ({input.shape[0]}, {self.out_features}), "
+        expected = input.shape[:-1] + (self.out_features,)
+        if grad_output.shape != expected:
+            raise ShapeError(f"Linear expected grad_output {shape_str(expected)}, "
                              f"got {shape_str(grad_output.shape)}")
 
     def extra_repr(self):
@@ -93,8 +95,19 @@ class Linear(Module):
                 + ("" if self.has_bias else ", bias=False"))
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """``(N, *, F) -> (N*..., F)``: a 2-D array as is, else every leading axis folded into the rows."""
+    return x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+
+
 class Identity(Module):
-    """``y = x``. Shape: any -> the same."""
+    """``y = x``. Shape: any -> the same.
+
+    Takes and ignores any arguments, as PyTorch's ``Identity`` does (so it can stand in for a layer).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
 
     def update_output(self, input):
         return input
@@ -141,12 +154,32 @@ class View(Reshape):
 
 
 class Flatten(Module):
-    """``(N, d1, d2, ...) -> (N, d1*d2*...)``."""
+    """Axes ``start_dim`` to ``end_dim`` (inclusive; negative count from the end) folded into one.
+
+    Shape: ``(N, d1, d2, ...) -> (N, d1*d2*...)`` with the defaults ``start_dim=1, end_dim=-1``
+    (PyTorch's; the batch axis is kept).
+    Example: ``Flatten()`` maps ``(N, 8, 4, 4)`` to ``(N, 128)``; ``Flatten(2)`` maps it to ``(N, 8, 16)``.
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        for what, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"Flatten {what} must be an int, got {value!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def update_output(self, input):
         check_array("Flatten", input, ANY_RANK, "(N, ...)")
-        return input.reshape(input.shape[0], -1)
+        n = input.ndim
+        if not (-n <= self.start_dim < n and -n <= self.end_dim < n) or self.start_dim % n > self.end_dim % n:
+            raise ShapeError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit input "
+                             f"{shape_str(input.shape)}")
+        start, end = self.start_dim % n, self.end_dim % n + 1
+        return input.reshape(input.shape[:start] + (math.prod(input.shape[start:end]),) + input.shape[end:])
 
     def update_grad_input(self, input, grad_output):
         """``grad_input = grad_output`` reshaped back to the input's shape."""
         return grad_output.reshape(input.shape)
+
+    def extra_repr(self):
+        return "" if (self.start_dim, self.end_dim) == (1, -1) else f"start_dim={self.start_dim}, end_dim={self.end_dim}"
