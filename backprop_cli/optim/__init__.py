@@ -10,12 +10,12 @@ Optimizers update the model's arrays in place and hold all their own state; sche
 
 from .clip import clip_grad_norm, clip_grad_value
 from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from .schedules import (SCHEDULES, Constant, CosineLR, ExponentialLR, MultiStepLR, ReduceLROnPlateau,
-                        Schedule, StepLR, Warmup)
+from .schedules import (SCHEDULES, Constant, CosineAnnealingLR, CosineLR, ExponentialLR, LinearLR, MultiStepLR,
+                        OneCycleLR, ReduceLROnPlateau, Schedule, StepLR, Warmup)
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS",
-    "Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
-    "Warmup", "SCHEDULES",
+    "Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "CosineLR", "CosineAnnealingLR",
+    "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "Warmup", "SCHEDULES",
     "clip_grad_norm", "clip_grad_value",
 ]

@@ -4,8 +4,7 @@ An optimizer is built on the two parallel lists a model's ``parameters()`` retur
 references to them (not copies), so ``step()`` changes the model. All its state (step count,
 moment estimates) lives here; layers never own an optimizer::
 
-    params, grads = model.parameters()
-    opt = SGD(params, grads, lr=0.1, momentum=0.9)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)      # or SGD(model, ...), SGD(params, grads, ...)
     for x, y in batches:
         model.zero_grad_parameters()
         model.backward(x, criterion.backward(model.forward(x), y))
@@ -13,6 +12,13 @@ moment estimates) lives here; layers never own an optimizer::
 
 ``lr`` is a plain attribute read at every ``step()``: the training engine sets it once an epoch from
 a schedule (:mod:`backprop_cli.optim.schedules`). ``t`` counts the steps taken so far.
+
+Each class takes PyTorch's arguments in PyTorch's order with PyTorch's defaults (``SGD(params, lr,
+momentum, dampening, weight_decay, nesterov, *, maximize, ...)``), ``params`` being what a model
+gives: ``model.parameters()`` (the ``(params, grads)`` pair), the model itself, or its
+``named_parameters()``. Torch7's form, the two lists ``SGD(params, grads, lr=0.1)``, works too (the
+hyper-parameters after them keep PyTorch's order). ``maximize=True`` steps up the gradient.
+``foreach``, ``fused`` and ``capturable`` choose PyTorch kernels and change nothing here.
 
 Updates run in the hot loop, so every one is written with in-place ufuncs (``out=``) into buffers
 allocated once; a float32 model keeps float32 state and float32 arithmetic. Temporaries go into
@@ -24,13 +30,13 @@ a second scratch buffer: ``step()`` never modifies the gradients it reads.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
 
-from ..errors import shape_str
+from ..errors import CheckedArguments, shape_str
 
 StateDict = dict[str, "np.ndarray | int | float"]
 
@@ -74,7 +80,7 @@ def check_int(owner: str, name: str, value, low: int) -> int:
 
 def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The parallel ``(params, grads)`` lists as lists, or a ValueError naming every mismatch."""
-    params, grads = list(params), list(grads)
+    params, grads = _parameter_lists(owner, params, grads)
     if len(params) != len(grads):
         raise ValueError(f"{owner}: params and grads must be parallel lists, got {len(params)} "
                          f"parameter arrays and {len(grads)} gradient arrays")
@@ -98,6 +104,49 @@ def _check_parameters(owner: str, params, grads) -> tuple[list[np.ndarray], list
     return params, grads
 
 
+def _parameter_lists(owner: str, params, grads) -> tuple[list, list]:
+    """``(params, grads)`` from any form a model gives them in: the two lists, the pair
+    ``model.parameters()`` returns, the model (anything with ``parameters()``), or the
+    ``(name, param, grad)`` triples of ``named_parameters()``."""
+    if grads is not None:
+        return list(params), list(grads)
+    if callable(getattr(params, "parameters", None)):                     # a module
+        return _parameter_lists(owner, params.parameters(), None)
+    if isinstance(params, Mapping) or (isinstance(params, (list, tuple)) and params and isinstance(params[0], Mapping)):
+        raise ValueError(f"{owner}: parameter groups (dicts of options per group) are not supported; "
+                         "build one optimizer per group")
+    items = list(params)
+    if len(items) == 2 and all(isinstance(x, (list, tuple)) for x in items):   # model.parameters()
+        return list(items[0]), list(items[1])
+    if items and all(isinstance(x, tuple) and len(x) == 3 for x in items):    # model.named_parameters()
+        return [p for _, p, _ in items], [g for _, _, g in items]
+    raise ValueError(f"{owner}: expected model.parameters() (the pair of parameter and gradient lists), "
+                     f"the model, or params and grads as two lists; got {type(params).__name__} "
+                     f"of {len(items)} items and no grads")
+
+
+def _is_array_list(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, np.ndarray) for v in value)
+
+
+class _OptimizerCall(CheckedArguments):
+    """Torch7's ``SGD(params, grads, ...)``: a list of arrays where PyTorch's signature has ``lr`` is
+    the gradients, passed on as ``grads=``; the hyper-parameters after it keep PyTorch's order."""
+
+    def __call__(cls, *args, **kwargs):
+        if len(args) >= 2 and _is_array_list(args[1]) and "grads" not in kwargs:
+            args, kwargs = (args[0], *args[2:]), {**kwargs, "grads": args[1]}
+        return super().__call__(*args, **kwargs)
+
+
+def _implementation_flags(owner: str, differentiable: bool) -> None:
+    """PyTorch's kernel choices (``foreach``, ``fused``, ``capturable``) change nothing here;
+    ``differentiable=True`` (autograd through the step) cannot be honoured."""
+    if differentiable:
+        raise ValueError(f"{owner}: differentiable=True is not supported (there is no autograd to "
+                         "record the step in)")
+
+
 def _scratch_views(params: list[np.ndarray]) -> list[np.ndarray]:
     """One view per parameter, of its shape, into a single buffer per dtype sized for the largest."""
     sizes: dict[np.dtype, int] = {}
@@ -107,10 +156,13 @@ def _scratch_views(params: list[np.ndarray]) -> list[np.ndarray]:
     return [flat[p.dtype][:p.size].reshape(p.shape) for p in params]
 
 
-def _with_l2(p: np.ndarray, g: np.ndarray, weight_decay: float, out: np.ndarray) -> np.ndarray:
-    """``g + weight_decay * p``, written into ``out``."""
+def _with_l2(p: np.ndarray, g: np.ndarray, weight_decay: float, out: np.ndarray, maximize: bool = False) -> np.ndarray:
+    """``g + weight_decay * p`` (``-g + weight_decay * p`` to maximize), written into ``out``."""
     np.multiply(p, weight_decay, out=out)
-    out += g
+    if maximize:
+        out -= g
+    else:
+        out += g
     return out
 
 
@@ -147,7 +199,7 @@ def read_number(state: Mapping, key: str, problems: list[str], *, integer: bool,
 
 
 # --------------------------------------------------------------------------- the base class
-class Optimizer(ABC):
+class Optimizer(metaclass=_OptimizerCall):
     """Base class: holds ``params``/``grads`` (the model's arrays), ``lr``, the step count ``t``
     and named per-parameter state buffers.
 
@@ -158,10 +210,12 @@ class Optimizer(ABC):
 
     _hyper: tuple[str, ...] = ("lr",)
 
-    def __init__(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float) -> None:
+    def __init__(self, params, lr: float, grads: Sequence[np.ndarray] | None = None, *,
+                 maximize: bool = False) -> None:
         owner = type(self).__name__
         self.params, self.grads = _check_parameters(owner, params, grads)
         self.lr = check_range(owner, "lr", lr, 0)
+        self.maximize = bool(maximize)
         self.t = 0
         #: state name -> one buffer per parameter, same shape and dtype (saved by ``state_dict``).
         self.state: dict[str, list[np.ndarray]] = {}
@@ -183,8 +237,8 @@ class Optimizer(ABC):
         """Update every parameter in place; ``self.t`` is the number of steps already taken."""
 
     def _l2_scratch(self, weight_decay: float) -> list[np.ndarray | None]:
-        """Scratch views for ``_with_l2``, or Nones when there is no weight decay."""
-        if not weight_decay:
+        """Scratch views for ``_with_l2``, or Nones when there is no weight decay and no maximize."""
+        if not weight_decay and not self.maximize:
             return [None] * len(self.params)
         if self._l2_views is None:
             self._l2_views = _scratch_views(self.params)
@@ -232,35 +286,39 @@ class Optimizer(ABC):
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._hyper)
-        return f"{type(self).__name__}({args})"
+        return f"{type(self).__name__}({args}{', maximize=True' if self.maximize else ''})"
 
 
 # --------------------------------------------------------------------------- the optimizers
 class SGD(Optimizer):
-    """Stochastic gradient descent with Torch7 ``optim.sgd``'s options.
+    """Stochastic gradient descent with PyTorch's arguments and Torch7 ``optim.sgd``'s options.
 
-    Hyper-parameters: ``lr >= 0``; ``momentum >= 0``; ``0 <= dampening <= 1``; ``nesterov``
-    (needs ``momentum > 0`` and ``dampening == 0``); ``weight_decay >= 0`` (L2);
-    ``lr_decay >= 0``. State: ``momentum_buffer`` (only when ``momentum > 0``). Defaults are
-    PyTorch's: ``dampening=0`` (Torch7 defaulted it to ``momentum``; pass it to get that).
+    Hyper-parameters: ``lr >= 0``; ``momentum >= 0``; ``0 <= dampening <= 1``; ``weight_decay >= 0``
+    (L2); ``nesterov`` (needs ``momentum > 0`` and ``dampening == 0``); ``maximize``; ``lr_decay >= 0``
+    (Torch7's, keyword only). State: ``momentum_buffer`` (only when ``momentum > 0``). Defaults are
+    PyTorch's (``lr=1e-3``, ``dampening=0``; Torch7 defaulted dampening to ``momentum``: pass it to
+    get that).
 
     Update, with ``t`` the steps already taken::
 
         clr = lr / (1 + t * lr_decay)
-        g   = grad + weight_decay * w
+        g   = grad + weight_decay * w                    (-grad + ... with maximize)
         buf = g                                          (first step)
         buf = momentum * buf + (1 - dampening) * g       (later steps)
         g   = g + momentum * buf  if nesterov  else  buf (only when momentum > 0)
         w  -= clr * g
 
-    Example: ``SGD(*model.parameters(), lr=0.1, momentum=0.9, nesterov=True)``.
+    Example: ``SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)``.
     """
 
-    _hyper = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "lr_decay")
+    _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "lr_decay")
 
-    def __init__(self, params, grads, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, lr_decay: float = 0.0) -> None:
-        super().__init__(params, grads, lr)
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None,
+                 grads=None, lr_decay: float = 0.0) -> None:
+        super().__init__(params, lr, grads, maximize=maximize)
+        _implementation_flags("SGD", differentiable)
         self.momentum = check_range("SGD", "momentum", momentum, 0)
         self.dampening = check_range("SGD", "dampening", dampening, 0, 1)
         self.weight_decay = check_range("SGD", "weight_decay", weight_decay, 0)
@@ -277,16 +335,16 @@ class SGD(Optimizer):
         l2 = self._l2_scratch(wd)
         if self._buf is None:
             for p, g, tmp, d in zip(self.params, self.grads, self._tmp, l2):
-                if wd:
-                    g = _with_l2(p, g, wd, d)                  # g = grad + weight_decay * w
+                if d is not None:
+                    g = _with_l2(p, g, wd, d, self.maximize)   # g = grad + weight_decay * w
                 np.multiply(g, clr, out=tmp)                   # w -= clr * g
                 p -= tmp
             return
         momentum, keep = self.momentum, 1.0 - self.dampening
         first = self.t == 0
         for p, g, buf, tmp, d in zip(self.params, self.grads, self._buf, self._tmp, l2):
-            if wd:
-                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
+            if d is not None:
+                g = _with_l2(p, g, wd, d, self.maximize)       # g = grad + weight_decay * w
             if first:
                 np.copyto(buf, g)                              # buf = g
             else:
@@ -309,35 +367,42 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba), PyTorch's update rule with bias correction; L2 ``weight_decay``.
 
     Hyper-parameters: ``lr >= 0``; ``betas = (beta1, beta2)``, each in ``[0, 1)``; ``eps > 0``;
-    ``weight_decay >= 0``. State: ``exp_avg`` (m), ``exp_avg_sq`` (v).
+    ``weight_decay >= 0``; ``amsgrad`` (Reddi et al.: divide by the largest ``v`` so far);
+    ``maximize``; ``decoupled_weight_decay`` (AdamW's decay). State: ``exp_avg`` (m),
+    ``exp_avg_sq`` (v), and ``max_exp_avg_sq`` with amsgrad.
 
     Update, with ``s = t + 1`` the number of this step::
 
-        g  = grad + weight_decay * w
+        g  = grad + weight_decay * w                     (-grad + ... with maximize)
         m  = beta1 * m + (1 - beta1) * g
         v  = beta2 * v + (1 - beta2) * g**2
+        vm = max(vm, v)                                  (amsgrad; then vm replaces v below)
         w -= lr / (1 - beta1**s) * m / (sqrt(v) / sqrt(1 - beta2**s) + eps)
 
     The last line is computed as ``w -= (lr * c2 / c1) * m / (sqrt(v) + eps * c2)`` with
     ``c1 = 1 - beta1**s``, ``c2 = sqrt(1 - beta2**s)``: the same value, one pass fewer.
-    Example: ``Adam(*model.parameters(), lr=1e-3)``.
+    Example: ``Adam(model.parameters(), lr=1e-3, amsgrad=True)``.
     """
 
-    _hyper = ("lr", "betas", "eps", "weight_decay")
-    _decoupled = False  # AdamW: weight decay applied to w directly instead of added to g
+    _hyper = ("lr", "betas", "eps", "weight_decay", "amsgrad")
 
-    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        super().__init__(params, grads, lr)
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False, grads=None) -> None:
+        super().__init__(params, lr, grads, maximize=maximize)
         owner = type(self).__name__
+        _implementation_flags(owner, differentiable)
         if isinstance(betas, (str, bytes)) or not isinstance(betas, (Sequence, np.ndarray)) or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_range(owner, "betas[0]", betas[0], 0, 1, high_open=True),
                       check_range(owner, "betas[1]", betas[1], 0, 1, high_open=True))
         self.eps = check_range(owner, "eps", eps, 0, low_open=True)
         self.weight_decay = check_range(owner, "weight_decay", weight_decay, 0)
+        self.amsgrad, self.decoupled = bool(amsgrad), bool(decoupled_weight_decay)
         self._m = self._new_state("exp_avg")
         self._v = self._new_state("exp_avg_sq")
+        self._vmax = self._new_state("max_exp_avg_sq") if self.amsgrad else [None] * len(self.params)
 
     def _update(self, lr: float) -> None:
         beta1, beta2 = self.betas
@@ -345,13 +410,14 @@ class Adam(Optimizer):
         c1 = 1.0 - beta1 ** s
         c2 = math.sqrt(1.0 - beta2 ** s)
         step_size, eps_hat = lr * c2 / c1, self.eps * c2
-        wd = 0.0 if self._decoupled else self.weight_decay
-        shrink = 1.0 - lr * self.weight_decay if self._decoupled else 1.0
-        for p, g, m, v, tmp, d in zip(self.params, self.grads, self._m, self._v, self._tmp, self._l2_scratch(wd)):
+        wd = 0.0 if self.decoupled else self.weight_decay
+        shrink = 1.0 - lr * self.weight_decay if self.decoupled else 1.0
+        for p, g, m, v, vmax, tmp, d in zip(self.params, self.grads, self._m, self._v, self._vmax, self._tmp,
+                                            self._l2_scratch(wd)):
             if shrink != 1.0:
                 p *= shrink                                    # AdamW: w -= lr * weight_decay * w
-            if wd:
-                g = _with_l2(p, g, wd, d)                      # Adam: g = grad + weight_decay * w
+            if d is not None:
+                g = _with_l2(p, g, wd, d, self.maximize)       # Adam: g = grad + weight_decay * w
             m *= beta1                                         # m = beta1 * m + (1 - beta1) * g
             np.multiply(g, 1.0 - beta1, out=tmp)
             m += tmp
@@ -359,6 +425,9 @@ class Adam(Optimizer):
             np.multiply(g, g, out=tmp)
             tmp *= 1.0 - beta2
             v += tmp
+            if vmax is not None:
+                np.maximum(vmax, v, out=vmax)                  # vm = max(vm, v)
+                v = vmax
             _adaptive_step(p, m, v, eps_hat, step_size, tmp)   # w -= step_size * m / (sqrt(v) + eps_hat)
 
 
@@ -367,26 +436,27 @@ class AdamW(Adam):
 
     Hyper-parameters as :class:`Adam`, with ``weight_decay >= 0`` defaulting to ``1e-2``.
     Update: ``w -= lr * weight_decay * w``, then the Adam step with ``g = grad`` (no L2 term).
-    Example: ``AdamW(*model.parameters(), lr=1e-3, weight_decay=0.05)``.
+    Example: ``AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)``.
     """
 
-    _decoupled = True
-
-    def __init__(self, params, grads, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
-        super().__init__(params, grads, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, grads=None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         differentiable=differentiable, decoupled_weight_decay=True, grads=grads)
 
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton), PyTorch's update rule.
 
     Hyper-parameters: ``lr >= 0``; ``alpha`` in ``[0, 1)``; ``eps > 0``; ``momentum >= 0``;
-    ``weight_decay >= 0`` (L2); ``centered``. State: ``square_avg``, plus ``momentum_buffer``
+    ``weight_decay >= 0`` (L2); ``centered``; ``maximize``. State: ``square_avg``, plus ``momentum_buffer``
     when ``momentum > 0`` and ``grad_avg`` when centered; all start at zero.
 
     Update::
 
-        g   = grad + weight_decay * w
+        g   = grad + weight_decay * w                     (-grad + ... with maximize)
         sq  = alpha * sq + (1 - alpha) * g**2
         avg = sqrt(sq) + eps                              (plain)
         ga  = alpha * ga + (1 - alpha) * g                (centered)
@@ -396,14 +466,17 @@ class RMSprop(Optimizer):
 
     The ``max(., 0)`` guards against rounding making the variance estimate negative (PyTorch
     takes the square root unguarded and would produce NaN there).
-    Example: ``RMSprop(*model.parameters(), lr=1e-3, centered=True)``.
+    Example: ``RMSprop(model.parameters(), lr=1e-3, centered=True)``.
     """
 
-    _hyper = ("lr", "alpha", "eps", "momentum", "weight_decay", "centered")
+    _hyper = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
-    def __init__(self, params, grads, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False) -> None:
-        super().__init__(params, grads, lr)
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False, *,
+                 grads=None) -> None:
+        super().__init__(params, lr, grads, maximize=maximize)
+        _implementation_flags("RMSprop", differentiable)
         self.alpha = check_range("RMSprop", "alpha", alpha, 0, 1, high_open=True)
         self.eps = check_range("RMSprop", "eps", eps, 0, low_open=True)
         self.momentum = check_range("RMSprop", "momentum", momentum, 0)
@@ -418,8 +491,8 @@ class RMSprop(Optimizer):
         wd = self.weight_decay
         for p, g, sq, ga, buf, tmp, d in zip(self.params, self.grads, self._sq, self._ga, self._buf, self._tmp,
                                              self._l2_scratch(wd)):
-            if wd:
-                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
+            if d is not None:
+                g = _with_l2(p, g, wd, d, self.maximize)       # g = grad + weight_decay * w
             sq *= alpha                                        # sq = alpha * sq + (1 - alpha) * g**2
             np.multiply(g, g, out=tmp)
             tmp *= 1.0 - alpha
@@ -448,24 +521,28 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), PyTorch's update rule.
 
-    Hyper-parameters: ``lr >= 0``; ``lr_decay >= 0``; ``weight_decay >= 0`` (L2); ``eps > 0``;
-    ``initial_accumulator_value >= 0``. State: ``sum``, starting at ``initial_accumulator_value``.
+    Hyper-parameters: ``lr >= 0``; ``lr_decay >= 0``; ``weight_decay >= 0`` (L2);
+    ``initial_accumulator_value >= 0``; ``eps > 0``; ``maximize``. State: ``sum``, starting at
+    ``initial_accumulator_value``.
 
     Update, with ``t`` the steps already taken::
 
-        g   = grad + weight_decay * w
+        g   = grad + weight_decay * w                     (-grad + ... with maximize)
         clr = lr / (1 + t * lr_decay)
         sum = sum + g**2
         w  -= clr * g / (sqrt(sum) + eps)
 
-    Example: ``Adagrad(*model.parameters(), lr=0.05)``.
+    Example: ``Adagrad(model.parameters(), lr=0.05)``.
     """
 
-    _hyper = ("lr", "lr_decay", "weight_decay", "eps", "initial_accumulator_value")
+    _hyper = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
-    def __init__(self, params, grads, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
-        super().__init__(params, grads, lr)
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None,
+                 grads=None) -> None:
+        super().__init__(params, lr, grads, maximize=maximize)
+        _implementation_flags("Adagrad", differentiable)
         self.lr_decay = check_range("Adagrad", "lr_decay", lr_decay, 0)
         self.weight_decay = check_range("Adagrad", "weight_decay", weight_decay, 0)
         self.eps = check_range("Adagrad", "eps", eps, 0, low_open=True)
@@ -478,14 +555,21 @@ class Adagrad(Optimizer):
         eps = self.eps
         wd = self.weight_decay
         for p, g, acc, tmp, d in zip(self.params, self.grads, self._sum, self._tmp, self._l2_scratch(wd)):
-            if wd:
-                g = _with_l2(p, g, wd, d)                      # g = grad + weight_decay * w
+            if d is not None:
+                g = _with_l2(p, g, wd, d, self.maximize)       # g = grad + weight_decay * w
             np.multiply(g, g, out=tmp)                         # sum = sum + g**2
             acc += tmp
             _adaptive_step(p, g, acc, eps, clr, tmp)           # w -= clr * g / (sqrt(sum) + eps)
 
 
-#: Config name -> optimizer class.
+#: Config name -> optimizer class: backprop's lower-case names first (the canonical ones), then PyTorch's.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+    "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad,
 }
+
+
+def optimizer_name(name: str) -> str | None:
+    """The canonical (first) config name of the optimizer called ``name``; None for an unknown name."""
+    cls = OPTIMIZERS.get(name)
+    return None if cls is None else next(key for key, value in OPTIMIZERS.items() if value is cls)
