@@ -157,9 +157,15 @@ def test_train_and_evaluate_switch_every_module():
     assert all(m.training for m in model.modules())
 
 
-def test_torch_and_pytorch_names_are_the_same_classes():
-    assert nn.MODULES["Conv2d"] is nn.SpatialConvolution and nn.MODULES["LogSoftmax"] is nn.LogSoftMax
-    assert nn.CRITERIONS["NLLLoss"] is nn.ClassNLLCriterion and nn.CRITERIONS["MSELoss"] is nn.MSECriterion
+def test_pytorch_names_are_the_torch7_classes_or_thin_subclasses_of_them():
+    assert nn.MODULES["LogSoftmax"] is nn.LogSoftMax and nn.MODULES["BatchNorm1d"] is nn.BatchNormalization
+    assert nn.Softmax is nn.SoftMax and nn.MaxPool2d is nn.MODULES["MaxPool2d"]
+    for torch7, pytorch in [("SpatialMaxPooling", "MaxPool2d"), ("TemporalMaxPooling", "MaxPool1d"),
+                            ("SpatialAveragePooling", "AvgPool2d")]:
+        assert issubclass(nn.MODULES[pytorch], nn.MODULES[torch7]) and nn.MODULES[pytorch] is not nn.MODULES[torch7]
+    for torch7, pytorch in [("ClassNLLCriterion", "NLLLoss"), ("MSECriterion", "MSELoss"),
+                            ("CrossEntropyCriterion", "CrossEntropyLoss"), ("BCEWithLogitsCriterion", "BCEWithLogitsLoss")]:
+        assert issubclass(nn.CRITERIONS[pytorch], nn.CRITERIONS[torch7])
 
 
 def test_parameters_and_gradients_by_torch_names():

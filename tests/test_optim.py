@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from backprop_cli.optim import (OPTIMIZERS, SCHEDULES, SGD, Adagrad, Adam, AdamW, Constant, CosineLR,
-                                ExponentialLR, MultiStepLR, ReduceLROnPlateau, RMSprop, StepLR, Warmup,
+                                ExponentialLR, LinearLR, MultiStepLR, OneCycleLR, ReduceLROnPlateau, RMSprop,
+                                StepLR, Warmup,
                                 clip_grad_norm, clip_grad_value)
+from backprop_cli.optim.optimizers import optimizer_name
 
 SHAPES = [(4, 3), (3,)]
 
@@ -142,7 +144,7 @@ FULL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(set(map(optimizer_name, OPTIMIZERS))))
 def test_lr_is_read_at_every_step(name):
     w0, step_grads = _problem()
     params, grads = [w.copy() for w in w0], [np.zeros_like(w) for w in w0]
@@ -424,9 +426,12 @@ def test_schedule_load_state_dict_lists_every_problem():
 
 
 def test_registries_name_every_class():
-    assert OPTIMIZERS == {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+    assert OPTIMIZERS == {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+                          "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad}
+    assert optimizer_name("RMSprop") == "rmsprop" and optimizer_name("sgd") == "sgd" and optimizer_name("Sgd") is None
     assert SCHEDULES == {"constant": Constant, "step": StepLR, "multistep": MultiStepLR,
-                         "exponential": ExponentialLR, "cosine": CosineLR, "plateau": ReduceLROnPlateau}
+                         "exponential": ExponentialLR, "cosine": CosineLR, "plateau": ReduceLROnPlateau,
+                         "linear": LinearLR, "onecycle": OneCycleLR}
 
 
 # --------------------------------------------------------------------------- clipping

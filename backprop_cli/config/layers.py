@@ -23,7 +23,7 @@ from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSc
 from .plugins import BUILTIN, Registry
 from .source import PathKey, dotted, number_from_string, show, suggest
 from ..nn import CRITERIONS, MODULES
-from ..nn import (BatchNormalization, Linear, Residual, Sequential, SpatialBatchNormalization,
+from ..nn import (BatchNormalization, LayerNorm, Linear, Residual, Sequential, SpatialBatchNormalization,
                  SpatialConvolution, TemporalConvolution)
 from ..nn.init import SCHEMES as INIT_SCHEMES
 
@@ -38,13 +38,15 @@ class Inferred(NamedTuple):
     expected: str               # the input the layer takes, for messages
 
 
-#: The constructor argument each layer may leave out, inferred from the incoming shape.
+#: The constructor argument each layer may leave out, inferred from the incoming shape (a subclass,
+#: such as PyTorch's ``Conv2d`` of ``SpatialConvolution``, infers what its base does: see :func:`inferred_for`).
 INFERRED: dict[type, Inferred] = {
     Linear: Inferred("in_features", (1,), "(N, in_features)"),
     TemporalConvolution: Inferred("in_channels", (2,), "(N, in_channels, L)"),
     SpatialConvolution: Inferred("in_channels", (3,), "(N, in_channels, H, W)"),
     BatchNormalization: Inferred("num_features", (1, 2), "(N, num_features) or (N, num_features, L)"),
     SpatialBatchNormalization: Inferred("num_features", (3,), "(N, num_features, H, W)"),
+    LayerNorm: Inferred("normalized_shape", (1,), "(N, normalized_shape)"),
 }
 #: The constructor arguments a user's layer (a plugin's) may leave out, as the built-in layers do.
 INFERRED_NAMES = ("in_features", "in_channels", "num_features")
@@ -54,8 +56,9 @@ def inferred_for(cls: type) -> Inferred | None:
     """What ``cls`` reads from the incoming shape: the table's entry for a built-in layer; for
     another class, a required constructor argument named like one in :data:`INFERRED_NAMES`, read
     from axis 0 of each sample (``Scale(num_features)`` after ``Linear: 128`` gets 128)."""
-    if cls in INFERRED:
-        return INFERRED[cls]
+    for base in getattr(cls, "__mro__", ()):        # PyTorch's Conv2d infers what SpatialConvolution does
+        if base in INFERRED:
+            return INFERRED[base]
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):

@@ -38,6 +38,7 @@ from .source import (PathKey, Places, combine, dotted, number_from_string, read_
                      split_dotted)
 from ..data.load import infer_format
 from ..errors import ConfigError, DataError
+from ..optim.optimizers import optimizer_name
 
 #: What other modules take from here.
 __all__ = ["OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "config_from_dict", "config_schema", "load_config",
@@ -193,16 +194,20 @@ class DataConfig(Section):
 _LR = AliasChoices("lr", "learning_rate")
 
 
+_MAXIMIZE = "Step up the gradient instead of down (PyTorch's maximize)."
+
+
 class SGDConfig(Section):
     """Stochastic gradient descent with optional (Nesterov) momentum: ``backprop_cli.optim.SGD``."""
 
     name: Literal["sgd"]
-    lr: PosFloat = Field(0.01, validation_alias=_LR)
+    lr: PosFloat = Field(1e-3, validation_alias=_LR)
     momentum: NonNegFloat = 0.0
     dampening: Annotated[Flt, Field(ge=0, le=1)] = 0.0
     nesterov: bool = False
     weight_decay: NonNegFloat = 0.0
     lr_decay: NonNegFloat = 0.0
+    maximize: bool = Field(False, description=_MAXIMIZE)
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> SGDConfig:
@@ -211,18 +216,27 @@ class SGDConfig(Section):
         return self
 
 
-class AdamConfig(Section):
-    """Adam: ``backprop_cli.optim.Adam``; ``betas`` are the decay rates of the two moment estimates."""
+class _AdamFamily(Section):
+    """What Adam and AdamW take; ``betas`` are the decay rates of the two moment estimates."""
 
-    name: Literal["adam"]
     lr: PosFloat = Field(1e-3, validation_alias=_LR)
     betas: Annotated[tuple[Annotated[Flt, Field(ge=0, lt=1)], Annotated[Flt, Field(ge=0, lt=1)]],
                      BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)] = (0.9, 0.999)
     eps: PosFloat = 1e-8
     weight_decay: NonNegFloat = 0.0
+    amsgrad: bool = Field(False, description="Divide by the largest second-moment estimate so far (AMSGrad).")
+    maximize: bool = Field(False, description=_MAXIMIZE)
 
 
-class AdamWConfig(AdamConfig):
+class AdamConfig(_AdamFamily):
+    """Adam: ``backprop_cli.optim.Adam``."""
+
+    name: Literal["adam"]
+    decoupled_weight_decay: bool = Field(False, description="Decay the weights directly, as AdamW does, "
+                                                            "instead of adding weight_decay * w to the gradient.")
+
+
+class AdamWConfig(_AdamFamily):
     """Adam with decoupled weight decay: ``backprop_cli.optim.AdamW``."""
 
     name: Literal["adamw"]
@@ -239,6 +253,7 @@ class RMSpropConfig(Section):
     momentum: NonNegFloat = 0.0
     weight_decay: NonNegFloat = 0.0
     centered: bool = False
+    maximize: bool = Field(False, description=_MAXIMIZE)
 
 
 class AdagradConfig(Section):
@@ -250,6 +265,7 @@ class AdagradConfig(Section):
     weight_decay: NonNegFloat = 0.0
     eps: PosFloat = 1e-10
     initial_accumulator_value: NonNegFloat = 0.0
+    maximize: bool = Field(False, description=_MAXIMIZE)
 
 
 #: Optimizer name -> its config section; the names are those of ``backprop_cli.optim.OPTIMIZERS``.
@@ -262,8 +278,17 @@ def _named(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _optimizer_named(value: Any) -> Any:
+    """:func:`_named`, with a PyTorch spelling (``SGD``, ``Adam``) read as the config name it stands for
+    in ``backprop_cli.optim.OPTIMIZERS``."""
+    value = _named(value)
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and optimizer_name(value["name"]):
+        value = {**value, "name": optimizer_name(value["name"])}
+    return value
+
+
 OptimizerConfig = Annotated[Union[SGDConfig, AdamConfig, AdamWConfig, RMSpropConfig, AdagradConfig],
-                            Field(discriminator="name"), BeforeValidator(_named)]
+                            Field(discriminator="name"), BeforeValidator(_optimizer_named)]
 
 
 # ---------------------------------------------------------------- schedules
@@ -316,6 +341,37 @@ class CosineSchedule(_ScheduleBase):
     name: Literal["cosine"]
     t_max: PosInt | None = None
     min_lr: NonNegFloat = 0.0
+    cycle: bool = Field(False, description="Past t_max, follow the cosine back up (PyTorch's CosineAnnealingLR) "
+                                           "instead of staying at min_lr.")
+
+
+class LinearSchedule(_ScheduleBase):
+    """lr times a factor going linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs."""
+
+    name: Literal["linear"]
+    start_factor: Annotated[Flt, Field(gt=0, le=1)] = Field(1 / 3, description="The lr factor at epoch 0.")
+    end_factor: Annotated[Flt, Field(ge=0, le=1)] = Field(1.0, description="The lr factor from total_iters on.")
+    total_iters: PosInt = Field(5, description="Epochs the factor takes to go from start_factor to end_factor.")
+
+
+class OneCycleSchedule(_ScheduleBase):
+    """The one-cycle policy (PyTorch's OneCycleLR), stepped once an epoch: up to ``max_lr``, then far down."""
+
+    name: Literal["onecycle"]
+    max_lr: PosFloat | None = Field(None, description="The peak lr (default: optimizer.lr).")
+    total_steps: PosInt | None = Field(None, description="Epochs in the cycle (default: training.epochs "
+                                                          "after any warm-up).")
+    pct_start: Annotated[Flt, Field(ge=0, le=1)] = Field(0.3, description="The fraction of the cycle spent "
+                                                                            "going up.")
+    anneal_strategy: Literal["cos", "linear"] = Field("cos", description="How each phase goes from its start "
+                                                                           "to its end value.")
+    cycle_momentum: bool = Field(True, description="Cycle the momentum (SGD, RMSprop: momentum > 0; "
+                                                   "Adam: betas[0]) opposite to the lr.")
+    base_momentum: Annotated[Flt, Field(ge=0, le=1)] = Field(0.85, description="The momentum at the lr's peak.")
+    max_momentum: Annotated[Flt, Field(ge=0, le=1)] = Field(0.95, description="The momentum at the ends.")
+    div_factor: PosFloat = Field(25.0, description="The lr starts at max_lr / div_factor.")
+    final_div_factor: PosFloat = Field(1e4, description="The lr ends at max_lr / div_factor / final_div_factor.")
+    three_phase: bool = Field(False, description="Come back down to the start lr before the final descent.")
 
 
 class PlateauSchedule(_ScheduleBase):
@@ -328,11 +384,14 @@ class PlateauSchedule(_ScheduleBase):
     threshold: NonNegFloat = 1e-4
     cooldown: NonNegInt = 0
     min_lr: NonNegFloat = 0.0
+    threshold_mode: Literal["rel", "abs"] = Field("rel", description="Improve by a fraction of the best "
+                                                                      "(rel) or by threshold itself (abs).")
 
 
 #: Schedule name -> its config section; the names are those of ``backprop_cli.optim.SCHEDULES``.
 SCHEDULE_CONFIGS = {"constant": ConstantSchedule, "step": StepSchedule, "multistep": MultiStepSchedule,
-                    "exponential": ExponentialSchedule, "cosine": CosineSchedule, "plateau": PlateauSchedule}
+                    "exponential": ExponentialSchedule, "cosine": CosineSchedule, "plateau": PlateauSchedule,
+                    "linear": LinearSchedule, "onecycle": OneCycleSchedule}
 
 
 def _schedule_named(value: Any) -> Any:
@@ -342,7 +401,7 @@ def _schedule_named(value: Any) -> Any:
 
 
 ScheduleConfig = Annotated[Union[ConstantSchedule, StepSchedule, MultiStepSchedule, ExponentialSchedule,
-                                 CosineSchedule, PlateauSchedule],
+                                 CosineSchedule, PlateauSchedule, LinearSchedule, OneCycleSchedule],
                            Field(discriminator="name"), BeforeValidator(_schedule_named)]
 
 
@@ -465,6 +524,8 @@ class Config(Section):
             self._derive("schedule.t_max", None, max(1, self.training.epochs - schedule.warmup_epochs))
         if isinstance(schedule, PlateauSchedule) and schedule.mode == "auto":
             self._derive("schedule.mode", "auto", self.training.mode)
+        if isinstance(schedule, OneCycleSchedule):
+            self._resolve_one_cycle(info, schedule)
         if getattr(schedule, "min_lr", 0.0) > self.optimizer.lr:
             _report(info, ("schedule", "min_lr"), f"must not exceed optimizer.lr ({self.optimizer.lr}), "
                     f"got {schedule.min_lr}")
@@ -481,6 +542,22 @@ class Config(Section):
         ``training.monitor`` from the task, ...): dotted key -> the value as given (``None``, ``"auto"``).
         :meth:`dump` holds what they resolved to; a run resumed with more epochs derives them again."""
         return dict(self._derived)
+
+    def _resolve_one_cycle(self, info: ValidationInfo, schedule: OneCycleSchedule) -> None:
+        """``max_lr`` and ``total_steps`` from the optimizer and the epochs; momentum to cycle."""
+        epochs = max(1, self.training.epochs - schedule.warmup_epochs)
+        if schedule.max_lr is None:
+            self._derive("schedule.max_lr", None, self.optimizer.lr)
+        if schedule.total_steps is None:
+            self._derive("schedule.total_steps", None, epochs)
+        elif schedule.total_steps < epochs:
+            _report(info, ("schedule", "total_steps"), f"must cover the {epochs} epochs trained after warm-up, "
+                    f"got {schedule.total_steps}")
+        optimizer = self.optimizer
+        if schedule.cycle_momentum and not (hasattr(optimizer, "betas") or getattr(optimizer, "momentum", 0) > 0):
+            _report(info, ("schedule", "cycle_momentum"), f"needs momentum to cycle: optimizer {optimizer.name} "
+                    f"{'has momentum 0' if hasattr(optimizer, 'momentum') else 'has none'}; set optimizer.momentum "
+                    "or cycle_momentum: false")
 
     @property
     def registry(self) -> Registry:

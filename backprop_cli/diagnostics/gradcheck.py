@@ -174,7 +174,9 @@ def check_module(module: Module, input: np.ndarray, *, name: str | None = None, 
             grad_params[n].append(grad.reshape(-1).copy())
 
     results = []
-    tensors = [("input", x, np.array(grad_in))] + [(n, p, np.array(grad_params[n])) for n, p, _ in named]
+    tensors = [(n, p, np.array(grad_params[n])) for n, p, _ in named]
+    if m.differentiable_input:                          # not for index inputs (Embedding): no derivative there
+        tensors.insert(0, ("input", x, np.array(grad_in)))
     for tensor, array, analytic in tensors:
         coords = _pick(array.size, max_checks, rng)
         cols, kinks = _numeric_columns(lambda: m.forward(x), array, coords, eps, kink_tol)
@@ -250,7 +252,8 @@ def check_criterion(criterion: Criterion, output: np.ndarray, target: np.ndarray
     c.forward(o, t)
     analytic = c.backward(o, t).reshape(1, -1)
     coords = _pick(o.size, max_checks, rng)
-    cols, kinks = _numeric_columns(lambda: np.array([c.forward(o, t)]), o, coords, eps, kink_tol)
+    # reduction="none": forward gives one loss per element, backward the gradient of their sum
+    cols, kinks = _numeric_columns(lambda: np.array([np.sum(c.forward(o, t))]), o, coords, eps, kink_tol)
     keep = ~kinks
     return [_verdict(name, "input", o.shape, coords[keep], analytic[:, coords[keep]], cols[keep].T,
                      int(kinks.sum()), tol)]
@@ -270,11 +273,12 @@ def check_model(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarra
     kw = dict(eps=eps, tol=tol, max_checks=max_checks, rng=rng)
     m = copy.deepcopy(model).to(np.float64)
     x = np.asarray(x, dtype=np.float64)
-    x = x + jitter * (x.std() or 1.0) * rng.standard_normal(x.shape)
+    layers = m.layers if isinstance(m, Sequential) else [m]
+    if layers and layers[0].differentiable_input:       # indices (Embedding) stay whole numbers
+        x = x + jitter * (x.std() or 1.0) * rng.standard_normal(x.shape)
     m.forward(x)
     _hold_noise(m)
     results = []
-    layers = m.layers if isinstance(m, Sequential) else [m]
     layer_input = x
     for i, layer in enumerate(layers):
         results += check_module(layer, layer_input, name=f"{i} {type(layer).__name__}", **kw)
@@ -293,31 +297,73 @@ def check_config(path, overrides=(), *, batch: int = 4, **kw) -> tuple[str, int,
 
 
 # ----------------------------------------------------------------------------- the library's own cases
-# One row per case: (name, factory, input shapes) for modules, (name, factory, output shape, target kind)
-# for criterions. ``backprop gradcheck`` without a config runs them all; so does the test suite.
+# One row per case: (name, factory, input shapes[, input maker]) for modules (inputs away from zero
+# unless a maker is given), (name, factory, output shape, target kind) for criterions. ``backprop gradcheck`` without a config runs them all; so does the test suite.
 # Adding a module = adding a row here.
+
+def indices(n: int, skip: int | None = None, unique: bool = False):
+    """An input maker for ``MODULE_CASES``: whole-number indices in ``[0, n)`` (Embedding's input).
+
+    Two Embedding options define a gradient that is not forward's derivative, so the finite
+    differences are taken where the two agree: none of the indices is ``skip`` (the padding_idx,
+    whose row gets no gradient), and with ``unique`` none repeats (scale_grad_by_freq divides by 1).
+    """
+    def make(rng, shape):
+        pool = np.array([i for i in range(n) if i != skip])
+        return rng.permutation(pool)[:int(np.prod(shape))].reshape(shape) if unique else rng.choice(pool, size=shape)
+    return make
+
 
 MODULE_CASES = [
     ("Linear", lambda: nn.Linear(4, 3, rng=0), [(5, 4), (1, 4)]),
     ("Linear no bias", lambda: nn.Linear(7, 2, bias=False, rng=1), [(3, 7)]),
     ("Linear xavier", lambda: nn.Linear(3, 5, init="xavier", rng=2), [(2, 3)]),
+    ("Linear (N, *, in)", lambda: nn.Linear(4, 3, rng=15), [(2, 3, 4), (4,)]),
+    ("Embedding", lambda: nn.Embedding(7, 3, rng=16), [(4, 5)], indices(7)),
+    ("Embedding padding_idx scale_grad_by_freq",
+     lambda: nn.Embedding(15, 2, padding_idx=1, scale_grad_by_freq=True, rng=17), [(3, 4)],
+     indices(15, skip=1, unique=True)),
+    ("Embedding _weight", lambda: nn.Embedding(3, 2, _weight=np.arange(6.0).reshape(3, 2)), [(2, 4)], indices(3)),
     ("Identity", nn.Identity, [(3, 4), (2, 3, 5)]),
     ("Reshape", lambda: nn.Reshape(2, 6), [(3, 12), (2, 3, 4)]),
     ("View", lambda: nn.View(-1), [(2, 3, 2)]),
     ("Flatten", nn.Flatten, [(2, 3, 2, 2)]),
+    ("Flatten start_dim end_dim", lambda: nn.Flatten(2, 3), [(2, 3, 2, 2, 2)]),
     ("ReLU", nn.ReLU, [(4, 5), (2, 3, 3)]),
+    ("ReLU inplace", lambda: nn.ReLU(inplace=True), [(3, 4)]),
     ("LeakyReLU", lambda: nn.LeakyReLU(0.2), [(4, 5)]),
+    ("LeakyReLU negative_slope inplace", lambda: nn.LeakyReLU(negative_slope=0.3, inplace=True), [(4, 5)]),
     ("ELU", lambda: nn.ELU(0.7), [(4, 5), (3, 1)]),
+    ("ELU alpha inplace", lambda: nn.ELU(alpha=1.5, inplace=True), [(4, 5)]),
+    ("GELU", nn.GELU, [(4, 5)]),
+    ("GELU tanh", lambda: nn.GELU(approximate="tanh"), [(4, 5)]),
+    ("SiLU", nn.SiLU, [(4, 5)]),
+    ("Hardtanh", lambda: nn.Hardtanh(-0.5, 1.5), [(4, 5)]),
     ("Tanh", nn.Tanh, [(3, 4)]),
     ("Sigmoid", nn.Sigmoid, [(3, 4)]),
     ("SoftPlus", lambda: nn.SoftPlus(beta=2.0), [(3, 4)]),
+    ("Softplus beta threshold", lambda: nn.Softplus(beta=0.5, threshold=1.0), [(3, 4)]),
     ("SoftMax", nn.SoftMax, [(3, 5), (1, 2)]),
+    ("Softmax dim", lambda: nn.Softmax(dim=0), [(3, 5), (2, 3, 4)]),
     ("LogSoftMax", nn.LogSoftMax, [(3, 5), (2, 3, 2)]),
+    ("LogSoftmax dim", lambda: nn.LogSoftmax(dim=-1), [(2, 3, 4), (2, 3, 2, 2)]),
     ("Dropout", lambda: nn.Dropout(0.4, rng=3), [(4, 6)]),
+    ("Dropout inplace", lambda: nn.Dropout(0.3, inplace=True, rng=3), [(4, 6)]),
     ("BatchNormalization", lambda: nn.BatchNormalization(3), [(5, 3), (4, 3, 2)]),
     ("BatchNormalization eval", lambda: nn.BatchNormalization(3).evaluate(), [(5, 3)]),
     ("BatchNormalization no affine", lambda: nn.BatchNormalization(4, affine=False), [(3, 4)]),
+    ("BatchNormalization momentum None", lambda: nn.BatchNormalization(3, momentum=None), [(5, 3)]),
+    ("BatchNormalization no running stats", lambda: nn.BatchNormalization(3, track_running_stats=False), [(5, 3)]),
+    ("BatchNormalization no running stats eval",
+     lambda: nn.BatchNormalization(3, track_running_stats=False).evaluate(), [(5, 3)]),
+    ("BatchNormalization no bias", lambda: nn.BatchNormalization(3, bias=False), [(4, 3, 2)]),
     ("SpatialBatchNormalization", lambda: nn.SpatialBatchNormalization(2), [(3, 2, 3, 3)]),
+    ("BatchNorm2d momentum None no affine",
+     lambda: nn.BatchNorm2d(2, 1e-3, None, False), [(3, 2, 2, 2)]),
+    ("LayerNorm", lambda: nn.LayerNorm(4), [(3, 4), (2, 3, 4)]),
+    ("LayerNorm 2-D shape", lambda: nn.LayerNorm([3, 2]), [(2, 2, 3, 2)]),
+    ("LayerNorm no affine", lambda: nn.LayerNorm(5, eps=1e-3, elementwise_affine=False), [(3, 5)]),
+    ("LayerNorm no bias", lambda: nn.LayerNorm(5, bias=False), [(3, 5)]),
     ("TemporalConvolution", lambda: nn.TemporalConvolution(2, 3, 3, rng=4), [(2, 2, 7), (1, 2, 3)]),
     ("TemporalConvolution s2 p1", lambda: nn.TemporalConvolution(1, 2, 5, stride=2, padding=1, rng=5),
      [(3, 1, 10)]),
@@ -331,6 +377,25 @@ MODULE_CASES = [
     ("SpatialMaxPooling overlap pad", lambda: nn.SpatialMaxPooling(3, stride=2, padding=1), [(2, 2, 5, 5)]),
     ("SpatialAveragePooling", lambda: nn.SpatialAveragePooling(2), [(2, 2, 4, 4)]),
     ("SpatialAveragePooling s1 p1", lambda: nn.SpatialAveragePooling(3, stride=1, padding=1), [(1, 2, 4, 3)]),
+    ("MaxPool1d", lambda: nn.MaxPool1d(3, 2, 1), [(2, 2, 8)]),
+    ("MaxPool1d dilation ceil_mode", lambda: nn.MaxPool1d(3, 2, 1, 2, False, True), [(2, 2, 10)]),
+    ("MaxPool2d", lambda: nn.MaxPool2d(2), [(2, 2, 4, 4)]),
+    ("MaxPool2d dilation", lambda: nn.MaxPool2d(2, stride=1, dilation=2), [(1, 2, 5, 6)]),
+    ("MaxPool2d ceil_mode", lambda: nn.MaxPool2d(2, ceil_mode=True), [(2, 1, 5, 5)]),
+    ("SpatialMaxPooling dilation ceil_mode",
+     lambda: nn.SpatialMaxPooling((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True), [(1, 2, 6, 6)]),
+    ("AvgPool1d", lambda: nn.AvgPool1d(3, 2), [(2, 2, 9)]),
+    ("AvgPool1d count_include_pad=False ceil_mode",
+     lambda: nn.AvgPool1d(3, 2, 1, True, False), [(2, 2, 8)]),
+    ("AvgPool2d", lambda: nn.AvgPool2d(2), [(2, 2, 4, 4)]),
+    ("AvgPool2d count_include_pad=False", lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), [(1, 2, 5, 6)]),
+    ("AvgPool2d ceil_mode divisor_override", lambda: nn.AvgPool2d(2, ceil_mode=True, divisor_override=3),
+     [(1, 2, 5, 5)]),
+    ("SpatialAveragePooling ceil_mode", lambda: nn.SpatialAveragePooling(3, 2, 1, ceil_mode=True), [(1, 1, 6, 6)]),
+    ("AdaptiveAvgPool1d", lambda: nn.AdaptiveAvgPool1d(3), [(2, 2, 7), (1, 2, 2)]),
+    ("AdaptiveAvgPool2d global", lambda: nn.AdaptiveAvgPool2d(1), [(2, 3, 4, 5)]),
+    ("AdaptiveAvgPool2d (2, None)", lambda: nn.AdaptiveAvgPool2d((2, None)), [(2, 2, 5, 3)]),
+    ("AdaptiveAvgPool2d (3, 2)", lambda: nn.AdaptiveAvgPool2d((3, 2)), [(1, 2, 7, 5)]),
     ("Sequential", lambda: nn.Sequential(nn.Linear(4, 5, rng=8), nn.Tanh(), nn.Linear(5, 3, rng=9),
                                          nn.LogSoftMax()), [(3, 4)]),
     ("Sequential CNN", lambda: nn.Sequential(nn.SpatialConvolution(1, 2, 3, rng=10), nn.ReLU(),
@@ -340,6 +405,7 @@ MODULE_CASES = [
 ]
 
 CRITERION_CASES = [
+    # (name, factory, output shape, target kind); kinds: see criterion_inputs
     ("MSECriterion", nn.MSECriterion, (4, 3), "regression"),
     ("MSECriterion sum", lambda: nn.MSECriterion(reduction="sum"), (2, 5), "regression"),
     ("ClassNLLCriterion", nn.ClassNLLCriterion, (5, 4), "class"),
@@ -352,15 +418,34 @@ CRITERION_CASES = [
     ("CrossEntropyCriterion spatial", nn.CrossEntropyCriterion, (2, 3, 2, 2), "class"),
     ("CrossEntropyCriterion weights",
      lambda: nn.CrossEntropyCriterion(weights=np.array([0.5, 1.0, 2.0, 1.5])), (4, 4), "class"),
+    ("NLLLoss", nn.NLLLoss, (5, 4), "class-ignore"),
+    ("NLLLoss weight none", lambda: nn.NLLLoss(np.array([1.0, 2.0, 0.5]), reduction="none"), (6, 3), "class-ignore"),
+    ("CrossEntropyLoss", nn.CrossEntropyLoss, (6, 4), "class-ignore"),
+    ("CrossEntropyLoss label_smoothing", lambda: nn.CrossEntropyLoss(label_smoothing=0.2), (5, 4), "class"),
+    ("CrossEntropyLoss weight label_smoothing ignored",
+     lambda: nn.CrossEntropyLoss([0.5, 1.0, 2.0, 1.5], label_smoothing=0.1), (6, 4), "class-ignore"),
+    ("CrossEntropyLoss spatial label_smoothing none",
+     lambda: nn.CrossEntropyLoss(reduction="none", label_smoothing=0.3), (2, 3, 2, 2), "class-ignore"),
+    ("CrossEntropyLoss sum label_smoothing", lambda: nn.CrossEntropyLoss(reduction="sum", label_smoothing=1.0),
+     (3, 3), "class"),
+    ("MultiMarginLoss weight", lambda: nn.MultiMarginLoss(2, 0.5, [1.0, 0.5, 2.0]), (5, 3), "class"),
     ("BCECriterion", nn.BCECriterion, (4, 3), "probability"),
     ("BCECriterion sum", lambda: nn.BCECriterion(reduction="sum"), (1, 5), "probability"),
+    ("BCELoss weight none", lambda: nn.BCELoss(np.array([1.0, 2.0, 0.5]), reduction="none"), (4, 3), "probability"),
     ("BCEWithLogitsCriterion", nn.BCEWithLogitsCriterion, (4, 3), "binary"),
     ("BCEWithLogitsCriterion pos_weight",
      lambda: nn.BCEWithLogitsCriterion(pos_weight=np.array([1.0, 2.0, 3.0])), (4, 3), "binary"),
+    ("BCEWithLogitsLoss weight pos_weight",
+     lambda: nn.BCEWithLogitsLoss(np.array([0.5, 1.0, 2.0]), pos_weight=np.array([3.0, 1.0, 0.5])), (4, 3), "binary"),
     ("AbsCriterion", nn.AbsCriterion, (4, 3), "regression"),
     ("AbsCriterion sum", lambda: nn.AbsCriterion(reduction="sum"), (1, 3), "regression"),
     ("SmoothL1Criterion", nn.SmoothL1Criterion, (5, 3), "regression"),
     ("SmoothL1Criterion beta 0.5 sum", lambda: nn.SmoothL1Criterion(beta=0.5, reduction="sum"), (3, 3), "regression"),
+    ("SmoothL1Loss beta 2 none", lambda: nn.SmoothL1Loss(reduction="none", beta=2.0), (3, 3), "regression"),
+    ("HuberLoss", nn.HuberLoss, (4, 3), "regression"),
+    ("HuberLoss delta 0.5 sum", lambda: nn.HuberLoss("sum", delta=0.5), (4, 3), "regression"),
+    ("MSELoss none", lambda: nn.MSELoss(reduction="none"), (3, 2), "regression"),
+    ("L1Loss size_average=False", lambda: nn.L1Loss(size_average=False), (3, 2), "regression"),
     ("MultiMarginCriterion", nn.MultiMarginCriterion, (5, 4), "class"),
     ("MultiMarginCriterion p2", lambda: nn.MultiMarginCriterion(p=2, margin=0.5), (5, 4), "class"),
     ("MultiMarginCriterion sum weights",
@@ -375,10 +460,14 @@ def away_from_zero(rng: np.random.Generator, shape) -> np.ndarray:
 
 
 def criterion_inputs(rng: np.random.Generator, shape, kind: str):
-    """An output and a target in the criterion's domain (class indices, probabilities, 0/1 or values)."""
+    """An output and a target in the criterion's domain: ``class`` indices (``class-ignore``: a third of
+    them -100, PyTorch's ignored target), ``probability`` outputs with 0/1 targets, ``binary`` 0/1
+    targets, or ``regression`` values."""
     output = rng.uniform(0.05, 0.95, size=shape) if kind == "probability" else rng.standard_normal(shape)
-    if kind == "class":                               # (N,) indices, or (N, d1, ...) for (N, C, d1, ...)
+    if kind.startswith("class"):                      # (N,) indices, or (N, d1, ...) for (N, C, d1, ...)
         target = rng.integers(0, shape[1], size=(shape[0], *shape[2:]))
+        if kind == "class-ignore":
+            target[rng.random(target.shape) < 1 / 3] = -100
     elif kind == "regression":
         target = rng.standard_normal(shape)
     else:
@@ -394,11 +483,12 @@ def check_library(eps: float = 1e-6, tol: float = 1e-6) -> list[TensorCheck]:
 def library_cases():
     """Every case as ``(label, run)``; ``run(eps, tol)`` returns the case's TensorChecks."""
     cases = []
-    for name, factory, shapes in MODULE_CASES:
+    for name, factory, shapes, *maker in MODULE_CASES:
+        inputs = maker[0] if maker else away_from_zero
         for shape in shapes:
-            def run(eps=1e-6, tol=1e-6, factory=factory, shape=shape):
+            def run(eps=1e-6, tol=1e-6, factory=factory, shape=shape, inputs=inputs):
                 rng = np.random.default_rng(42)
-                return check_module(factory(), away_from_zero(rng, shape), eps=eps, tol=tol, rng=rng)
+                return check_module(factory(), inputs(rng, shape), eps=eps, tol=tol, rng=rng)
             cases.append((f"{name} {'x'.join(map(str, shape))}", run))
     for name, factory, shape, kind in CRITERION_CASES:
         def run(eps=1e-6, tol=1e-6, factory=factory, shape=shape, kind=kind):

@@ -292,7 +292,7 @@ class Trainer:
         if len(pos.perm) != n or not 0 <= pos.batch < batches:
             raise ValueError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
                              f"but the data has {n} samples in {batches} batches")
-        self.optimizer.lr = lr = self.schedule.lr_at(self.epoch) if self.schedule is not None else self.optimizer.lr
+        lr = self.schedule.apply(self.optimizer, self.epoch) if self.schedule is not None else self.optimizer.lr
         self._emit("on_epoch_begin", self.epoch, batches)
         self.model.train()
         grads = self.model.parameters()[1]          # the same arrays all epoch: listed once, not per step
