@@ -1,6 +1,7 @@
 """backprop export: ONNX models that onnx.checker accepts and onnxruntime runs to backprop's own
 predict outputs (1e-5) on raw inputs; a layer without an ONNX equivalent is one line naming it."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,26 @@ model:
   - LogSoftMax
 criterion: ClassNLLCriterion
 optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+training: {epochs: 2, batch_size: 16}
+"""
+
+
+# PyTorch's names and options that ONNX has too
+OPTIONS = """\
+name: options
+data: {train: images.npz, test: images.npz, validation_split: 0.25, normalize: minmax}
+model:
+  - Conv2d: {out_channels: 4, kernel_size: [2, 3], padding: same, dilation: [1, 2]}
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1, groups: 2, bias: false}
+  - BatchNorm2d: {momentum: null}
+  - MaxPool2d: {kernel_size: 2, dilation: 1, ceil_mode: true}
+  - AvgPool2d: {kernel_size: 2, stride: 1, padding: 1, count_include_pad: false}
+  - LogSoftmax: {dim: 1}
+  - Flatten
+  - Linear: 4
+  - Softmax: {dim: 1}
+criterion: {NLLLoss: {weight: [1, 1, 2, 1]}}
+optimizer: {name: SGD, lr: 0.1, momentum: 0.9}
 training: {epochs: 2, batch_size: 16}
 """
 
@@ -112,6 +133,28 @@ def test_every_other_exportable_layer_exports(tmp_path):
     signals(tmp_path / "images.npz", (2, 7, 6), seed=1)
     (tmp_path / "every.yaml").write_text(EVERY_LAYER)
     export_and_compare(train(tmp_path / "every.yaml", tmp_path / "every"), tmp_path)
+
+
+def test_pytorch_names_and_options_export(tmp_path):
+    needs_onnx()
+    signals(tmp_path / "images.npz", (2, 7, 6), seed=2)
+    (tmp_path / "options.yaml").write_text(OPTIONS)
+    export_and_compare(train(tmp_path / "options.yaml", tmp_path / "options"), tmp_path)
+
+
+@pytest.mark.parametrize("layer, what", [
+    (lambda: nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), "padding_mode='reflect'"),
+    (lambda: nn.AvgPool2d(2, ceil_mode=True), "ceil_mode"),
+    (lambda: nn.BatchNorm1d(3, track_running_stats=False), "track_running_stats=False (batch statistics in evaluation)"),
+    (lambda: nn.Flatten(2), "start_dim=2, end_dim=-1"),
+])
+def test_an_option_without_an_onnx_equivalent_is_one_line_naming_it(layer, what):
+    pytest.importorskip("onnx", reason="needs the onnx extra: pip install 'backprop-cli[onnx]'")
+    from backprop_cli.engine.export import Graph, convert_layer
+    from backprop_cli.errors import ExportError
+
+    with pytest.raises(ExportError, match=rf"^layer 0 \(.*\): {re.escape(what)} has no ONNX equivalent here$"):
+        convert_layer(Graph(np.float32), nn.Sequential(layer()), "input", "")
 
 
 def test_a_float64_model_exports_in_float64(tmp_path):

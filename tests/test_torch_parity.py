@@ -22,7 +22,8 @@ from backprop_cli.optim import schedules  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 pytestmark = [pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated:UserWarning"),
-              pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`:UserWarning")]
+              pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step:UserWarning"),
+              pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")]
 TN = torch.nn
 TOL = dict(rtol=1e-10, atol=1e-12)
 
@@ -184,6 +185,28 @@ MODULE_CASES = [
     P(lambda: nn.AvgPool2d(2, ceil_mode=True, divisor_override=3), lambda: TN.AvgPool2d(2, ceil_mode=True,
                                                                                         divisor_override=3),
       _normal(1, 2, 5, 5), id="AvgPool2d divisor_override"),
+    P(lambda: nn.Conv2d(4, 6, 3, 1, 0, 2, rng=0), lambda: TN.Conv2d(4, 6, 3, 1, 0, 2), _normal(2, 4, 7, 8),
+      id="Conv2d positional dilation"),
+    P(lambda: nn.Conv2d(4, 6, 3, 2, 1, 1, 2, False, rng=0), lambda: TN.Conv2d(4, 6, 3, 2, 1, 1, 2, False),
+      _normal(2, 4, 7, 8), id="Conv2d groups no bias"),
+    P(lambda: nn.Conv2d(3, 6, 3, padding=2, dilation=2, groups=3, rng=0),
+      lambda: TN.Conv2d(3, 6, 3, padding=2, dilation=2, groups=3), _normal(2, 3, 6, 7), id="Conv2d depthwise dilation"),
+    P(lambda: nn.Conv2d(2, 3, (2, 4), padding="same", dilation=(1, 2), rng=0),
+      lambda: TN.Conv2d(2, 3, (2, 4), padding="same", dilation=(1, 2)), _normal(2, 2, 5, 9), id="Conv2d same even"),
+    P(lambda: nn.Conv2d(2, 3, 3, padding="same", rng=0), lambda: TN.Conv2d(2, 3, 3, padding="same"),
+      _normal(2, 2, 5, 6), id="Conv2d same odd (banded)"),
+    P(lambda: nn.Conv2d(2, 3, 3, padding="valid", rng=0), lambda: TN.Conv2d(2, 3, 3, padding="valid"),
+      _normal(2, 2, 5, 6), id="Conv2d valid"),
+    P(lambda: nn.Conv2d(2, 3, 3, 2, (1, 2), padding_mode="reflect", rng=0),
+      lambda: TN.Conv2d(2, 3, 3, 2, (1, 2), padding_mode="reflect"), _normal(2, 2, 5, 6), id="Conv2d reflect"),
+    P(lambda: nn.Conv2d(2, 3, 3, 1, 2, padding_mode="replicate", rng=0),
+      lambda: TN.Conv2d(2, 3, 3, 1, 2, padding_mode="replicate"), _normal(2, 2, 4, 3), id="Conv2d replicate"),
+    P(lambda: nn.Conv2d(2, 4, 3, 1, 1, groups=2, padding_mode="circular", rng=0),
+      lambda: TN.Conv2d(2, 4, 3, 1, 1, groups=2, padding_mode="circular"), _normal(2, 2, 4, 5), id="Conv2d circular"),
+    P(lambda: nn.Conv1d(4, 2, 3, 1, "same", 2, 2, padding_mode="reflect", rng=0),
+      lambda: TN.Conv1d(4, 2, 3, 1, "same", 2, 2, padding_mode="reflect"), _normal(2, 4, 9), id="Conv1d all options"),
+    P(lambda: nn.Conv1d(2, 3, 4, 2, 1, 3, rng=0), lambda: TN.Conv1d(2, 3, 4, 2, 1, 3), _normal(2, 2, 15),
+      id="Conv1d dilation stride"),
     P(lambda: nn.AdaptiveAvgPool1d(3), lambda: TN.AdaptiveAvgPool1d(3), _normal(2, 2, 7), id="AdaptiveAvgPool1d"),
     P(lambda: nn.AdaptiveAvgPool2d(1), lambda: TN.AdaptiveAvgPool2d(1), _normal(2, 3, 4, 5), id="AdaptiveAvgPool2d 1"),
     P(lambda: nn.AdaptiveAvgPool2d((3, None)), lambda: TN.AdaptiveAvgPool2d((3, None)), _normal(2, 2, 7, 5),

@@ -13,9 +13,10 @@ Each layer becomes the ONNX operator with the same semantics (opset :data:`OPSET
 =============================================  ==========================================
 Linear                                         Gemm (transB=1)
 ReLU, LeakyReLU, ELU, Tanh, Sigmoid, SoftPlus  Relu, LeakyRelu, Elu, Tanh, Sigmoid, Softplus
-SoftMax, LogSoftMax                            Softmax, LogSoftmax (axis=1)
-TemporalConvolution, SpatialConvolution        Conv (strides, pads)
-TemporalMaxPooling, SpatialMaxPooling          MaxPool; SpatialAveragePooling: AveragePool
+SoftMax, LogSoftMax                            Softmax, LogSoftmax (axis=1, or dim)
+TemporalConvolution, SpatialConvolution        Conv (strides, pads, dilations, group; zeros padding only)
+TemporalMaxPooling, SpatialMaxPooling          MaxPool (dilations, ceil_mode); MaxPool1d, MaxPool2d too
+SpatialAveragePooling, AvgPool1d, AvgPool2d    AveragePool (count_include_pad; not ceil_mode, divisor_override)
 BatchNormalization, SpatialBatchNormalization  BatchNormalization (running statistics)
 Dropout, Identity                              nothing (evaluation mode: the identity)
 Reshape, View, Flatten                         Reshape (batch axis kept), Flatten (axis=1)
@@ -100,22 +101,49 @@ def _linear(g: Graph, m: linear.Linear, x: str, name: str) -> str:
     return g.op("Gemm", inputs, name, transB=1)
 
 
+def _refuse(m: Module, name: str, what: str) -> ExportError:
+    return ExportError(f"layer {name} ({m.one_line()}): {what} has no ONNX equivalent here")
+
+
 def _conv(g: Graph, m, x: str, name: str) -> str:
+    if m.padding_mode != "zeros":
+        raise _refuse(m, name, f"padding_mode={m.padding_mode!r}")
     inputs = [x, g.const(f"{name}.weight", m.weight)] + ([g.const(f"{name}.bias", m.bias)] if m.has_bias else [])
     return g.op("Conv", inputs, name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
-                pads=list(m.padding) * 2)
+                pads=[a for a, _ in m.pads] + [b for _, b in m.pads], dilations=list(m.dilation), group=m.groups)
 
 
-def _pool(op_type: str, **extra):
+def _max_pool(g: Graph, m, x: str, name: str) -> str:
+    extra = {"dilations": list(m.dilation)} if any(d != 1 for d in m.dilation) else {}
+    return g.op("MaxPool", [x], name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
+                pads=list(m.padding) * 2, ceil_mode=int(m.ceil_mode), **extra)
+
+
+def _average_pool(g: Graph, m, x: str, name: str) -> str:
+    """AveragePool; ceil_mode's last windows and divisor_override divide differently there."""
+    if m.ceil_mode or m.divisor_override is not None:
+        raise _refuse(m, name, "ceil_mode" if m.ceil_mode else "divisor_override")
+    return g.op("AveragePool", [x], name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
+                pads=list(m.padding) * 2, count_include_pad=int(m.count_include_pad))
+
+
+def _softmax(op_type: str):
     def convert(g: Graph, m, x: str, name: str) -> str:
-        return g.op(op_type, [x], name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
-                    pads=list(m.padding) * 2, **extra)
+        return g.op(op_type, [x], name, axis=1 if m.dim is None else m.dim)
     return convert
 
 
+def _flatten(g: Graph, m: linear.Flatten, x: str, name: str) -> str:
+    if (m.start_dim, m.end_dim) != (1, -1):
+        raise _refuse(m, name, f"start_dim={m.start_dim}, end_dim={m.end_dim}")
+    return g.op("Flatten", [x], name, axis=1)
+
+
 def _batch_norm(g: Graph, m: normalization.BatchNormalization, x: str, name: str) -> str:
+    if not m.track_running_stats:
+        raise _refuse(m, name, "track_running_stats=False (batch statistics in evaluation)")
     ones, zeros = np.ones(m.num_features), np.zeros(m.num_features)
-    gamma, beta = (m.weight, m.bias) if m.affine else (ones, zeros)
+    gamma, beta = (m.weight, m.bias if m.has_bias else zeros) if m.affine else (ones, zeros)
     stats = [g.const(f"{name}.{k}", v) for k, v in (("weight", gamma), ("bias", beta),
                                                      ("running_mean", m.running_mean), ("running_var", m.running_var))]
     return g.op("BatchNormalization", [x, *stats], name, epsilon=m.eps)
@@ -159,15 +187,17 @@ def _residual(g: Graph, m: container.Residual, x: str, name: str) -> str:
 #: a subclass may compute something else, so it must be added here to be exported.
 CONVERTERS = {
     linear.Linear: _linear, linear.Identity: _identity, linear.Reshape: _reshape, linear.View: _reshape,
-    linear.Flatten: _simple("Flatten", axis=1),
+    linear.Flatten: _flatten,
     act.ReLU: _simple("Relu"), act.LeakyReLU: _simple("LeakyRelu", alpha="negative_slope"),
     act.ELU: _simple("Elu", alpha="alpha"), act.Tanh: _simple("Tanh"), act.Sigmoid: _simple("Sigmoid"),
-    act.SoftPlus: _softplus, act.SoftMax: _simple("Softmax", axis=1), act.LogSoftMax: _simple("LogSoftmax", axis=1),
+    act.SoftPlus: _softplus, act.SoftMax: _softmax("Softmax"), act.LogSoftMax: _softmax("LogSoftmax"),
     normalization.Dropout: _identity, normalization.BatchNormalization: _batch_norm,
     normalization.SpatialBatchNormalization: _batch_norm,
-    conv.TemporalConvolution: _conv, conv.SpatialConvolution: _conv,
-    pooling.TemporalMaxPooling: _pool("MaxPool"), pooling.SpatialMaxPooling: _pool("MaxPool"),
-    pooling.SpatialAveragePooling: _pool("AveragePool", count_include_pad=1),
+    conv.TemporalConvolution: _conv, conv.SpatialConvolution: _conv, conv.Conv1d: _conv, conv.Conv2d: _conv,
+    pooling.TemporalMaxPooling: _max_pool, pooling.SpatialMaxPooling: _max_pool,
+    pooling.MaxPool1d: _max_pool, pooling.MaxPool2d: _max_pool,
+    pooling.SpatialAveragePooling: _average_pool, pooling.AvgPool2d: _average_pool,
+    pooling.AvgPool1d: _average_pool,
     container.Sequential: _sequential, container.Residual: _residual,
 }
 

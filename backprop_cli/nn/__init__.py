@@ -15,7 +15,7 @@ through them.
 from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftMax, ReLU, Sigmoid, SiLU, SoftMax, SoftPlus,
                          Tanh)
 from .container import Residual, Sequential
-from .conv import SpatialConvolution, TemporalConvolution
+from .conv import Conv1d, Conv2d, SpatialConvolution, TemporalConvolution
 from .embedding import Embedding
 from .linear import Flatten, Identity, Linear, Reshape, View
 from .loss import (AbsCriterion, BCECriterion, BCELoss, BCEWithLogitsCriterion, BCEWithLogitsLoss, ClassNLLCriterion,
@@ -38,8 +38,8 @@ MODULES: dict[str, type[Module]] = {
     "Dropout": Dropout, "BatchNormalization": BatchNormalization, "BatchNorm1d": BatchNormalization,
     "SpatialBatchNormalization": SpatialBatchNormalization, "BatchNorm2d": SpatialBatchNormalization,
     "LayerNorm": LayerNorm,
-    "TemporalConvolution": TemporalConvolution, "Conv1d": TemporalConvolution,
-    "SpatialConvolution": SpatialConvolution, "Conv2d": SpatialConvolution,
+    "TemporalConvolution": TemporalConvolution, "Conv1d": Conv1d,
+    "SpatialConvolution": SpatialConvolution, "Conv2d": Conv2d,
     "TemporalMaxPooling": TemporalMaxPooling, "MaxPool1d": MaxPool1d,
     "SpatialMaxPooling": SpatialMaxPooling, "MaxPool2d": MaxPool2d,
     "SpatialAveragePooling": SpatialAveragePooling, "AvgPool2d": AvgPool2d, "AvgPool1d": AvgPool1d,

@@ -25,6 +25,12 @@ map, so for narrow rows it is one more (small, batched) product with the 0/1 mat
     G[(n, t), (c, u), w] = sum_{x, j} dX.T[(n, t), (x, j), (c, u)] * S[(x, j), w]
 
 after which the rows of overlapping tiles are added up, whole rows at a time.
+
+That path is the common case: one group, no dilation, zero padding alike on both sides. Dilation
+(``xpad[n, c, s_h*r + d_h*i, s_w*x + d_w*j]``), ``groups`` (each of ``G`` groups of ``C_in/G`` input
+channels feeds its own ``C_out/G`` outputs; depthwise is ``groups = C_in``), "same" padding that is
+not the same on both sides, and the ``reflect``/``replicate``/``circular`` padding modes take plain
+im2col per group instead (:func:`_columns`): slower, and only when asked for.
 """
 
 from __future__ import annotations
@@ -185,6 +191,61 @@ def _unlower(grad_lowered: np.ndarray, n: int, c: int, g: _Geometry, *, transpos
     return np.ascontiguousarray(grad[:, :, g.ph:g.ph + g.height, g.pw:g.pw + g.width])
 
 
+# ----------------------------------------------------------------------------- the general path
+#: PyTorch's padding modes -> numpy's (``zeros`` pads with 0).
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad(x: np.ndarray, pads: tuple[tuple[int, int], ...], mode: str) -> np.ndarray:
+    """``x`` padded on its spatial axes by ``pads`` (``(before, after)`` each) in PyTorch's ``mode``."""
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
+
+
+def _unpad(grad: np.ndarray, pads: tuple[tuple[int, int], ...], mode: str, size: tuple[int, ...]) -> np.ndarray:
+    """The gradient of :func:`_pad`: each padded position's gradient added to the input position it
+    copies (dropped for zeros). ``np.pad`` of the indices ``0..n-1`` says which one that is."""
+    for axis, ((before, after), n) in enumerate(zip(pads, size), start=2):
+        if not before and not after:
+            continue
+        if mode == "zeros":
+            grad = grad[(slice(None),) * axis + (slice(before, before + n),)]
+            continue
+        source = np.pad(np.arange(n), (before, after), mode=PADDING_MODES[mode])
+        folded = np.zeros(grad.shape[:axis] + (n,) + grad.shape[axis + 1:], dtype=grad.dtype)
+        np.add.at(folded, (slice(None),) * axis + (source,), grad)
+        grad = folded
+    return np.ascontiguousarray(grad)
+
+
+def _window_view(xpad: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
+    """``v[n, c, i, j, r, x] = xpad[n, c, s_h*r + d_h*i, s_w*x + d_w*j]``, a strided view."""
+    s_n, s_c, s_h, s_w = xpad.strides
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
+    return as_strided(xpad, xpad.shape[:2] + (kh, kw, oh, ow),
+                      (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w), writeable=False)
+
+
+def _columns(xpad: np.ndarray, groups: int, kernel, stride, dilation, out) -> np.ndarray:
+    """im2col per group: ``cols[n, g, (c, i, j), (r, x)] = xpad[n, g*C/G + c, s_h*r + d_h*i, s_w*x + d_w*j]``."""
+    n, c = xpad.shape[:2]
+    windows = _window_view(xpad, kernel, stride, dilation, out)
+    return windows.reshape(n, groups, (c // groups) * kernel[0] * kernel[1], out[0] * out[1])
+
+
+def _uncolumns(grad_cols: np.ndarray, padded_shape, kernel, stride, dilation, out) -> np.ndarray:
+    """The gradient of :func:`_columns`: every entry added back where it was read (one strided add
+    per kernel offset)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
+    grad = np.zeros(padded_shape, dtype=grad_cols.dtype)
+    pieces = grad_cols.reshape(padded_shape[:2] + (kh, kw, oh, ow))
+    for i in range(kh):
+        for j in range(kw):
+            grad[:, :, dh * i:dh * i + sh * (oh - 1) + 1:sh, dw * j:dw * j + sw * (ow - 1) + 1:sw] += pieces[:, :, i, j]
+    return grad
+
+
 # ----------------------------------------------------------------------------- the layers
 class _Convolution(Module):
     """What the 1-D and 2-D convolutions share; the 1-D layer runs as the 2-D one with height 1.
@@ -197,43 +258,97 @@ class _Convolution(Module):
     dims = 2
     spatial = "H, W"
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, init, rng, dtype):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                 init, rng, dtype):
         super().__init__()
-        for what, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{type(self).__name__} {what} must be a positive integer, got {value!r}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = window_sizes(type(self).__name__, "kernel_size", kernel_size, 1, self.dims)
-        self.stride = window_sizes(type(self).__name__, "stride", stride, 1, self.dims)
-        self.padding = window_sizes(type(self).__name__, "padding", padding, 0, self.dims)
+        name = type(self).__name__
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} {what} must be a positive integer, got {value!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{name} in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
+                             f"must both be divisible by groups ({self.groups})")
+        self.kernel_size = window_sizes(name, "kernel_size", kernel_size, 1, self.dims)
+        self.stride = window_sizes(name, "stride", stride, 1, self.dims)
+        self.dilation = window_sizes(name, "dilation", dilation, 1, self.dims)
+        self.padding, self.pads = self._paddings(padding)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{name} padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        #: The banded product (module docstring) computes this layer; else im2col per group.
+        self.banded = (self.groups == 1 and set(self.dilation) == {1} and padding_mode == "zeros"
+                       and all(a == b for a, b in self.pads))
         self.init, self.has_bias = init, bool(bias)
         taps = int(np.prod(self.kernel_size))
-        fan_in, fan_out = self.in_channels * taps, self.out_channels * taps
+        fan_in, fan_out = self.in_channels // self.groups * taps, self.out_channels * taps
         rng = make_rng(rng)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         self.add_parameter("weight", init_weight(init, shape, fan_in, fan_out, rng, dtype))
         if self.has_bias:
             self.add_parameter("bias", init_bias(init, self.out_channels, fan_in, rng, dtype))
         self._cache: dict[str, object] = {}
 
+    def _paddings(self, padding) -> tuple[tuple[int, ...] | str, tuple[tuple[int, int], ...]]:
+        """``(padding as given, (before, after) per spatial axis)``; ``"same"`` pads ``d*(k-1)`` in all,
+        the odd one after, as PyTorch does (stride 1 only); ``"valid"`` pads nothing."""
+        name = type(self).__name__
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name} padding must be 'same', 'valid', a non-negative integer"
+                                 f"{' or a pair of them' if self.dims == 2 else ''}, got {padding!r}")
+            if padding == "valid":
+                return padding, ((0, 0),) * self.dims
+            if any(s != 1 for s in self.stride):
+                raise ValueError(f"{name} padding='same' needs stride 1 (as in PyTorch), got "
+                                 f"stride={show_sizes(self.stride)}")
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return padding, tuple((t // 2, t - t // 2) for t in totals)
+        sizes = window_sizes(name, "padding", padding, 0, self.dims)
+        return sizes, tuple((p, p) for p in sizes)
+
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={show_sizes(self.kernel_size)}"
         text += f", stride={show_sizes(self.stride)}" if any(s != 1 for s in self.stride) else ""
-        text += f", padding={show_sizes(self.padding)}" if any(self.padding) else ""
+        if isinstance(self.padding, str):
+            text += f", padding={self.padding!r}"
+        elif any(self.padding):
+            text += f", padding={show_sizes(self.padding)}"
+        text += f", dilation={show_sizes(self.dilation)}" if any(d != 1 for d in self.dilation) else ""
+        text += f", groups={self.groups}" if self.groups != 1 else ""
+        text += f", padding_mode={self.padding_mode!r}" if self.padding_mode != "zeros" else ""
         return text + ("" if self.has_bias else ", bias=False")
 
     # -------------------------------------------------------------- shapes
-    def _geometry(self, input: np.ndarray) -> _Geometry:
-        """Check ``input`` and size the call."""
+    def _check_input(self, input: np.ndarray) -> tuple[int, ...]:
+        """Check ``input``; returns the output's spatial size."""
         name, c = type(self).__name__, self.in_channels
         check_array(name, input, self.dims + 2, f"(N, {c}, {self.spatial})")
         if input.shape[1] != c:
             raise ShapeError(f"{name} expected input (N, {c}, {self.spatial}), got {shape_str(input.shape)}")
-        size, k, p = input.shape[2:], self.kernel_size, self.padding
-        if any(s + 2 * pad < kk for s, kk, pad in zip(size, k, p)):
-            least = ", ".join(f"{axis}>={kk - 2 * pad}" for axis, kk, pad in zip(self.spatial.split(", "), k, p))
-            raise ShapeError(f"{name} expected input (N, {c}, {least}) for kernel_size={show_sizes(k)} "
-                             f"and padding={show_sizes(p)}, got {shape_str(input.shape)}")
+        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size)]
+        size = input.shape[2:]
+        if any(n + a + b < span for n, (a, b), span in zip(size, self.pads, spans)):
+            least = ", ".join(f"{axis}>={span - a - b}" for axis, (a, b), span in
+                              zip(self.spatial.split(", "), self.pads, spans))
+            padding = self.padding if isinstance(self.padding, str) else show_sizes(self.padding)
+            raise ShapeError(f"{name} expected input (N, {c}, {least}) for kernel_size={show_sizes(self.kernel_size)} "
+                             f"and padding={padding}"
+                             + (f" and dilation={show_sizes(self.dilation)}" if max(self.dilation) > 1 else "")
+                             + f", got {shape_str(input.shape)}")
+        if self.padding_mode == "reflect" and any(max(a, b) >= n for n, (a, b) in zip(size, self.pads)):
+            raise ShapeError(f"{name} padding_mode='reflect' needs padding smaller than the input, got "
+                             f"{shape_str(input.shape)}")
+        if self.padding_mode == "circular" and any(max(a, b) > n for n, (a, b) in zip(size, self.pads)):
+            raise ShapeError(f"{name} padding_mode='circular' needs padding at most the input size, got "
+                             f"{shape_str(input.shape)}")
+        return tuple((n + a + b - span) // s + 1 for n, (a, b), span, s in zip(size, self.pads, spans, self.stride))
+
+    def _geometry(self, input: np.ndarray) -> _Geometry:
+        """Check ``input`` and size the call (the banded path)."""
+        self._check_input(input)
+        size, k, p = input.shape[2:], self.kernel_size, tuple(a for a, _ in self.pads)
         if self.dims == 1:
             return _Geometry.of((1, size[0]), (1, k[0]), (1, self.stride[0]), (0, p[0]), self.out_channels)
         return _Geometry.of(size, k, self.stride, p, self.out_channels)
@@ -266,6 +381,8 @@ class _Convolution(Module):
 
     # -------------------------------------------------------------- the contract
     def update_output(self, input):
+        if not self.banded:
+            return self._grouped_output(input)
         g = self._geometry(input)
         band = self._band(g)
         lowered = _lower(self._as_2d(input), g, ones=self.has_bias)
@@ -280,7 +397,9 @@ class _Convolution(Module):
         return out.reshape(self._out_shape(input, g))
 
     def update_grad_input(self, input, grad_output):
-        """``grad_input[n, c, s_h*r + i, s_w*x + j] += sum_o W[o, c, i, j] * grad_output[n, o, r, x]``."""
+        """``grad_input[n, c, s_h*r + d_h*i, s_w*x + d_w*j] += sum_o W[o, c, i, j] * grad_output[n, o, r, x]`` (o in c's group)."""
+        if not self.banded:
+            return self._grouped_grad_input(input, grad_output)
         g = self._geometry(input)
         rows = self._grad_rows(input, grad_output, g)
         self._cache.update(grad_output=grad_output, grad_rows=rows)
@@ -296,6 +415,8 @@ class _Convolution(Module):
 
         And ``grad_bias[o] += scale * sum_{n,r,x} grad_output[n, o, r, x]``.
         """
+        if not self.banded:
+            return self._grouped_grad_parameters(input, grad_output, scale)
         g = self._geometry(input)
         if self._cache.get("grad_output") is grad_output:
             rows = self._cache.pop("grad_rows")
@@ -317,13 +438,78 @@ class _Convolution(Module):
     def _convert_extra(self, dtype):
         self._cache.clear()
 
+    # -------------------------------------------------------------- the general path: im2col per group
+    def _grouped_geometry(self, input):
+        """``(pads, kernel, stride, dilation, output size)``, 2-D (the 1-D layer with height 1)."""
+        out = self._check_input(input)
+        one = (1,) * (2 - self.dims)
+        return ((0, 0),) * (2 - self.dims) + self.pads, one + self.kernel_size, one + self.stride, \
+            one + self.dilation, one + out
+
+    def _grouped_weight(self) -> np.ndarray:
+        """``W`` as ``(G, C_out/G, C_in/G * kh * kw)``."""
+        return self._params["weight"].reshape(self.groups, self.out_channels // self.groups, -1)
+
+    def _grouped_columns(self, input, *, fresh: bool):
+        """The columns of ``input`` and the output's 2-D size. Forward makes them ``fresh`` and keeps
+        them for the backward that follows, which takes them when it gets the same input."""
+        pads, kernel, stride, dilation, out = self._grouped_geometry(input)
+        cached = self._cache.get("columns")
+        if not fresh and self._cache.get("input") is input and cached is not None:
+            return cached, out
+        xpad = _pad(self._as_2d(input), pads, self.padding_mode)
+        cols = _columns(xpad, self.groups, kernel, stride, dilation, out)
+        self._cache = {"input": input, "columns": cols}
+        return cols, out
+
+    def _grouped_output(self, input):
+        cols, out = self._grouped_columns(input, fresh=True)
+        y = np.matmul(self._grouped_weight(), cols)                     # (N, G, C_out/G, r*x)
+        y = y.reshape(input.shape[0], self.out_channels, *out[2 - self.dims:])
+        if self.has_bias:
+            y += self._params["bias"].reshape((1, -1) + (1,) * self.dims)
+        return y
+
+    def _grouped_grad(self, input, grad_output) -> np.ndarray:
+        """``dY`` as ``(N, G, C_out/G, r*x)``, checked."""
+        out = self._check_input(input)
+        expected = (input.shape[0], self.out_channels, *out)
+        if grad_output.shape != expected:
+            raise ShapeError(f"{type(self).__name__} expected grad_output {shape_str(expected)}, "
+                             f"got {shape_str(grad_output.shape)}")
+        return grad_output.reshape(input.shape[0], self.groups, self.out_channels // self.groups, -1)
+
+    def _grouped_grad_input(self, input, grad_output):
+        pads, kernel, stride, dilation, out = self._grouped_geometry(input)
+        grad_cols = np.matmul(self._grouped_weight().transpose(0, 2, 1), self._grouped_grad(input, grad_output))
+        size = self._as_2d(input).shape
+        padded = size[:2] + tuple(n + a + b for n, (a, b) in zip(size[2:], pads))
+        grad = _uncolumns(grad_cols, padded, kernel, stride, dilation, out)
+        return _unpad(grad, pads, self.padding_mode, size[2:]).reshape(input.shape)
+
+    def _grouped_grad_parameters(self, input, grad_output, scale):
+        cols, _ = self._grouped_columns(input, fresh=False)
+        dy = self._grouped_grad(input, grad_output)
+        n, groups = dy.shape[:2]
+        # dW[g] = sum_n dY[n, g] @ cols[n, g].T, as one product per group over (n, r*x)
+        rows = dy.transpose(1, 2, 0, 3).reshape(groups, dy.shape[2], -1)
+        grad_weight = np.matmul(rows, cols.transpose(1, 0, 3, 2).reshape(groups, -1, cols.shape[2]))
+        if scale != 1.0:
+            grad_weight *= scale
+        self._grads["weight"] += grad_weight.reshape(self._grads["weight"].shape)
+        if self.has_bias:
+            self._grads["bias"] += scale * grad_output.sum(axis=(0,) + tuple(range(2, grad_output.ndim)))
+
 
 class TemporalConvolution(_Convolution):
-    """1-D convolution, ``y[n, o, x] = bias[o] + sum_{c, j} W[o, c, j] * xpad[n, c, stride*x + j]``.
+    """1-D convolution, ``y[n, o, x] = bias[o] + sum_{c, j} W[o, c, j] * xpad[n, c, stride*x + dilation*j]``.
 
-    ``W`` is ``(out_channels, in_channels, kernel_size)``, PyTorch's ``Conv1d`` layout (Torch7's
-    ``TemporalConvolution`` takes frames first, ``(N, L, C)``; here channels come first). Zero padding.
-    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, ``L_out = (L + 2*padding - kernel_size) // stride + 1``.
+    ``W`` is ``(out_channels, in_channels / groups, kernel_size)``, PyTorch's ``Conv1d`` layout
+    (Torch7's ``TemporalConvolution`` takes frames first, ``(N, L, C)``; here channels come first).
+    ``padding`` is a size or ``"same"``/``"valid"``; ``padding_mode`` ``"zeros"``, ``"reflect"``,
+    ``"replicate"`` or ``"circular"``; ``groups`` splits the channels (the sum runs over ``c`` in
+    ``o``'s group).
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``, ``L_out = (L + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1``.
     Example: ``TemporalConvolution(1, 25, 5, stride=2, padding=1)`` maps ``(N, 1, 40)`` to ``(N, 25, 19)``.
     """
 
@@ -331,20 +517,57 @@ class TemporalConvolution(_Convolution):
     spatial = "L"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, bias: bool = True, *, init: str = "default", rng=None,
-                 dtype=DEFAULT_DTYPE) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, init, rng, dtype)
+                 padding: int | str = 0, bias: bool = True, *, dilation: int = 1, groups: int = 1,
+                 padding_mode: str = "zeros", init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, init, rng, dtype)
 
 
 class SpatialConvolution(_Convolution):
-    """2-D convolution, ``y[n, o, r, x] = bias[o] + sum_{c,i,j} W[o, c, i, j] * xpad[n, c, s_h*r+i, s_w*x+j]``.
+    """2-D convolution, ``y[n, o, r, x] = bias[o] + sum_{c,i,j} W[o, c, i, j] * xpad[n, c, s_h*r+d_h*i, s_w*x+d_w*j]``.
 
-    ``W`` is ``(out_channels, in_channels, kh, kw)``; ``kernel_size``, ``stride`` and ``padding``
-    take an int or an ``(h, w)`` pair. Zero padding.
-    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, ``H_out = (H + 2*p_h - kh) // s_h + 1``.
+    ``W`` is ``(out_channels, in_channels / groups, kh, kw)``; ``kernel_size``, ``stride``,
+    ``padding`` and ``dilation`` take an int or an ``(h, w)`` pair (``padding`` also ``"same"`` or
+    ``"valid"``); ``padding_mode`` is ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``;
+    ``groups`` splits the channels (the sum runs over ``c`` in ``o``'s group; ``groups=in_channels``
+    is depthwise).
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``, ``H_out = (H + 2*p_h - d_h*(kh-1) - 1) // s_h + 1``.
     Example: ``SpatialConvolution(1, 8, 5)`` maps MNIST's ``(N, 1, 28, 28)`` to ``(N, 8, 24, 24)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, *, init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, init, rng, dtype)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0, bias: bool = True, *,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, padding_mode: str = "zeros",
+                 init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, init, rng, dtype)
+
+
+# --------------------------------------------------------------------------- PyTorch's names
+# Conv1d and Conv2d take PyTorch's order: ``dilation`` and ``groups`` before ``bias``, then
+# ``padding_mode``. Formulas and gradients are those of the classes they name.
+class Conv1d(TemporalConvolution):
+    """PyTorch's ``nn.Conv1d``: :class:`TemporalConvolution` with PyTorch's arguments.
+
+    Shape: ``(N, C_in, L) -> (N, C_out, L_out)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int | str = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dilation=dilation,
+                         groups=groups, padding_mode=padding_mode, init=init, rng=rng, dtype=dtype)
+
+
+class Conv2d(SpatialConvolution):
+    """PyTorch's ``nn.Conv2d``: :class:`SpatialConvolution` with PyTorch's arguments.
+
+    Shape: ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, init: str = "default", rng=None, dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dilation=dilation,
+                         groups=groups, padding_mode=padding_mode, init=init, rng=rng, dtype=dtype)
