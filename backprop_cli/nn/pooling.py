@@ -90,6 +90,8 @@ class _Pooling(Module):
     def _pads(self, input_shape, out_size) -> tuple[tuple[int, int], ...]:
         """``(left, right)`` per spatial axis: the padding, plus on the right what ceil_mode's last
         windows read past it."""
+        if not self.ceil_mode:                 # floor: no window reads past the padding
+            return tuple((p, p) for p in self.padding)
         pads = []
         for n, o, k, s, p, d in zip(input_shape[2:], out_size, self.kernel_size, self.stride, self.padding,
                                     self.dilation):
@@ -239,6 +241,8 @@ class _AveragePooling(_Pooling):
         """``1 / divisor``: a number when every window has the same divisor, else one per output position."""
         if self.divisor_override is not None:
             return 1.0 / self.divisor_override
+        if not self.ceil_mode and (self.count_include_pad or not any(self.padding)):
+            return 1.0 / math.prod(self.kernel_size)         # every window whole: the kernel's size
         counts = []
         for n, o, k, s, p in zip(input_shape[2:], out_size, self.kernel_size, self.stride, self.padding):
             start = np.arange(o) * s - p
