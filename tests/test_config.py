@@ -400,3 +400,105 @@ def test_config_from_dict_errors_are_placed_at_checkpoint(tmp_path):
     with pytest.raises(ConfigError) as info:
         config_from_dict(dumped)
     assert str(info.value) == "checkpoint: optimizer.momentum: expected a number, got 'lots'"
+
+
+# ----------------------------------------------------------------------------- PyTorch's arguments from a config
+TORCH_STYLE = """\
+data:
+  train: data/train.csv
+model:
+  - Conv2d: {out_channels: 8, kernel_size: 3, padding: same, groups: 1}
+  - Conv2d: {out_channels: 8, kernel_size: [3, 2], dilation: [2, 1], groups: 8, padding_mode: reflect, padding: 1}
+  - BatchNorm2d: {momentum: null}
+  - GELU: {approximate: tanh}
+  - MaxPool2d: {kernel_size: 2, ceil_mode: true}
+  - AvgPool2d: {kernel_size: [2, 1], padding: [1, 0], count_include_pad: false}
+  - AdaptiveAvgPool2d: {output_size: [2, 1]}
+  - Flatten: {start_dim: 1}
+  - LayerNorm
+  - Linear: 10
+  - LogSoftmax: {dim: 1}
+criterion: {CrossEntropyLoss: {weight: [1, 2, 1, 1, 1, 1, 1, 1, 1, 3], label_smoothing: 0.1, ignore_index: -1}}
+optimizer: {name: Adam, lr: 0.01, amsgrad: true, maximize: false}
+schedule: {name: onecycle, pct_start: 0.25, three_phase: true}
+training:
+  epochs: 4
+"""
+
+
+def test_pytorchs_arguments_work_from_a_config(tmp_path):
+    config = load_config(write(tmp_path, TORCH_STYLE))
+    model = build_model(config, (1, 8, 8), rng(), np.float32)
+    conv, depthwise, bn, _, pool, avg, adaptive, _, norm, _, log_softmax = model.layers
+    assert type(conv).__name__ == "Conv2d" and conv.pads == ((1, 1), (1, 1)) and conv.banded
+    assert (depthwise.groups, depthwise.dilation, depthwise.padding_mode, depthwise.weight.shape) == (
+        8, (2, 1), "reflect", (8, 1, 3, 2))
+    assert bn.momentum is None and pool.ceil_mode and not avg.count_include_pad and adaptive.output_size == (2, 1)
+    assert norm.normalized_shape == (16,) and log_softmax.dim == 1
+    assert model.forward(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
+    criterion = build_criterion(config)
+    assert criterion.label_smoothing == 0.1 and criterion.ignore_index == -1 and criterion.weight[9] == 3
+    optimizer = build_optimizer(config, *model.parameters())
+    assert isinstance(optimizer, Adam) and optimizer.amsgrad and config.optimizer.name == "adam"
+    schedule = build_schedule(config)
+    assert (type(schedule).__name__, schedule.max_lr, schedule.total_steps, schedule.three_phase) == (
+        "OneCycleLR", 0.01, 4, True)
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("criterion: ClassNLLCriterion", "criterion: {NLLLoss: {reduction: none}}",
+     "9: criterion: reduction none gives one loss per sample; training needs one number: use mean or sum"),
+    ("criterion: ClassNLLCriterion", "criterion: {CrossEntropyLoss: {label_smoothing: 2}}",
+     "9: criterion: CrossEntropyLoss label_smoothing must be in [0, 1], got 2"),
+    ("criterion: ClassNLLCriterion", "criterion: {NLLLoss: {ignore_index: 0.5}}",
+     "9: criterion.NLLLoss.ignore_index: expected an integer, got 0.5"),
+    ("  lr: 0.1", "  lr: 0.1\n  maximize: maybe", "13: optimizer.maximize: expected true or false, got 'maybe'"),
+    ("training:", "schedule: {name: onecycle}\ntraining:",
+     "13: schedule.cycle_momentum: needs momentum to cycle: optimizer sgd has momentum 0; set optimizer.momentum "
+     "or cycle_momentum: false"),
+    ("training:", "schedule: {name: onecycle, total_steps: 2, cycle_momentum: false}\ntraining:",
+     "13: schedule.total_steps: must cover the 3 epochs trained after warm-up, got 2"),
+    ("training:", "schedule: {name: linear, start_factor: 0}\ntraining:",
+     "13: schedule.start_factor: expected a value greater than 0, got 0"),
+    ("training:", "schedule: {name: cosine, cycle: sometimes}\ntraining:",
+     "13: schedule.cycle: expected true or false, got 'sometimes'"),
+    ("training:", "schedule: {name: plateau, threshold_mode: relative}\ntraining:",
+     "13: schedule.threshold_mode: expected one of rel, abs, got 'relative'"),
+])
+def test_bad_pytorch_arguments_are_one_line_each(tmp_path, old, new, expected):
+    err = error_of(write(tmp_path, BASE.replace(old, new)))
+    assert str(err).endswith("cfg.yaml:" + expected), str(err)
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ("Conv2d: {out_channels: 4, kernel_size: 3, padding: middle}",
+     "Conv2d padding must be 'same', 'valid', a non-negative integer or a pair of them, got 'middle'"),
+    ("Conv2d: {out_channels: 4, kernel_size: 3, stride: 2, padding: same}",
+     "Conv2d padding='same' needs stride 1 (as in PyTorch), got stride=2"),
+    ("Conv2d: {out_channels: 3, kernel_size: 3, groups: 2}",
+     "Conv2d in_channels (1) and out_channels (3) must both be divisible by groups (2)"),
+    ("MaxPool2d: {kernel_size: 2, return_indices: true}", "MaxPool2d return_indices=True is not supported"),
+])
+def test_a_layer_argument_its_class_refuses_is_one_line_at_the_layer(tmp_path, layer, expected):
+    path = write(tmp_path, BASE.replace("  - Flatten\n", f"  - {layer}\n  - Flatten\n"))
+    with pytest.raises(ConfigError) as info:
+        build_model(load_config(path), (1, 8, 8), rng(), np.float32)
+    assert str(info.value).startswith(f"{path}:4: model.0 ({layer.split(':')[0]}): {expected}")
+
+
+def test_optimizer_names_in_pytorchs_spelling_are_the_same_optimizers(tmp_path):
+    for name, cls in (("SGD", SGD), ("Adam", Adam), ("sgd", SGD)):
+        config = load_config(write(tmp_path, BASE.replace("  name: sgd", f"  name: {name}")))
+        assert config.optimizer.name == cls.__name__.lower() and config.dump()["optimizer"]["name"] == config.optimizer.name
+
+
+def test_the_new_config_fields_are_described_in_the_schema():
+    defs = config_schema()["$defs"]
+    for section, fields in (("AdamConfig", ["amsgrad", "maximize", "decoupled_weight_decay"]),
+                            ("SGDConfig", ["maximize"]), ("CosineSchedule", ["cycle"]),
+                            ("PlateauSchedule", ["threshold_mode"]),
+                            ("LinearSchedule", ["start_factor", "end_factor", "total_iters"]),
+                            ("OneCycleSchedule", ["max_lr", "total_steps", "pct_start", "anneal_strategy",
+                                                  "cycle_momentum", "three_phase"])):
+        for field in fields:
+            assert defs[section]["properties"][field].get("description"), (section, field)

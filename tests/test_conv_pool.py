@@ -353,3 +353,79 @@ def test_pooling_reprs():
         "SpatialAveragePooling(kernel_size=3, stride=2, padding=1)"
     assert repr(TemporalMaxPooling(2)) == "TemporalMaxPooling(kernel_size=2)"
     assert repr(SpatialConvolution(2, 3, (3, 2), stride=2)) == "SpatialConvolution(2, 3, kernel_size=(3, 2), stride=2)"
+
+
+# --------------------------------------------------------------------------- PyTorch's options, naively
+def naive_grouped_conv2d(x, w, b, stride, pads, dilation, groups, mode="constant"):
+    """``y[n, o, r, q] = b[o] + sum over o's group of w * x`` at dilated taps, by loops."""
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads, mode=mode)
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, o, ho, wo))
+    for f in range(o):
+        g = f // og
+        for r in range(ho):
+            for q in range(wo):
+                taps = xp[:, g * cg:(g + 1) * cg, r * sh:r * sh + dh * (kh - 1) + 1:dh, q * sw:q * sw + dw * (kw - 1) + 1:dw]
+                y[:, f, r, q] = np.sum(taps * w[f], axis=(1, 2, 3)) + b[f]
+    return y
+
+
+@pytest.mark.parametrize("args, kwargs, shape, pads, mode", [
+    ((4, 6, 3, 1, 2), dict(dilation=2, groups=2), (2, 4, 7, 6), ((2, 2), (2, 2)), "constant"),
+    ((3, 6, (3, 2), 2, 1), dict(dilation=(1, 2), groups=3), (2, 3, 7, 8), ((1, 1), (1, 1)), "constant"),
+    ((2, 3, (2, 4)), dict(padding="same", dilation=(1, 2)), (1, 2, 5, 9), ((0, 1), (3, 3)), "constant"),
+    ((2, 2, 3, 1, (1, 2)), dict(padding_mode="reflect"), (2, 2, 4, 5), ((1, 1), (2, 2)), "reflect"),
+    ((2, 2, 3, 1, 2), dict(padding_mode="replicate"), (1, 2, 3, 4), ((2, 2), (2, 2)), "edge"),
+    ((2, 2, 3, 1, 1), dict(padding_mode="circular", groups=2), (1, 2, 4, 3), ((1, 1), (1, 1)), "wrap"),
+])
+def test_dilated_grouped_and_padded_convolutions_match_the_loops(args, kwargs, shape, pads, mode):
+    layer = conv_module.Conv2d(*args, **kwargs, rng=0, dtype=np.float64)
+    x = np.random.default_rng(1).standard_normal(shape)
+    want = naive_grouped_conv2d(x, layer.weight, layer.bias, layer.stride, pads, layer.dilation, layer.groups, mode)
+    np.testing.assert_allclose(layer.forward(x), want, **TOL)
+
+
+def test_conv_positional_orders_are_each_names_own():
+    pytorch = conv_module.Conv2d(4, 6, 3, 1, 0, 2)                  # dilation 2, as in PyTorch
+    torch7 = conv_module.SpatialConvolution(4, 6, 3, 1, 0, False)    # bias False, as before
+    assert pytorch.dilation == (2, 2) and pytorch.has_bias and torch7.dilation == (1, 1) and not torch7.has_bias
+    assert conv_module.Conv1d(2, 4, 3, 1, 0, 1, 2, False).groups == 2
+    assert repr(conv_module.Conv2d(4, 4, 3, padding="same", groups=4, padding_mode="reflect")) == (
+        "Conv2d(4, 4, kernel_size=3, padding='same', groups=4, padding_mode='reflect')")
+
+
+def naive_max_pool(x, k, s, p, d, ceil_mode):
+    """Max over dilated windows of the -inf padded input, with PyTorch's output size rule, by loops."""
+    n = x.shape[-1]
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p + d * k + s)), constant_values=-np.inf)
+    return np.stack([xp[..., i * s:i * s + d * (k - 1) + 1:d].max(axis=-1) for i in range(out)], axis=-1)
+
+
+@pytest.mark.parametrize("k, s, p, d, ceil_mode, length", [
+    (3, 2, 1, 2, True, 10), (2, 2, 0, 1, True, 7), (3, 1, 1, 3, False, 9), (2, 3, 1, 1, True, 8)])
+def test_max_pooling_with_dilation_and_ceil_mode_matches_the_loops(k, s, p, d, ceil_mode, length):
+    from backprop_cli.nn.pooling import MaxPool1d
+    x = np.random.default_rng(2).standard_normal((2, 3, length))
+    np.testing.assert_allclose(MaxPool1d(k, s, p, d, False, ceil_mode).forward(x),
+                               naive_max_pool(x, k, s, p, d, ceil_mode), **TOL)
+
+
+def test_average_pooling_divisors_follow_pytorch():
+    from backprop_cli.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
+    x = np.arange(5.0).reshape(1, 1, 5)
+    # windows [pad, 0, 1], [1, 2, 3], [3, 4, pad]: counting the padding, or not; ceil_mode adds [4 + past]
+    np.testing.assert_allclose(AvgPool1d(3, 2, 1).forward(x), [[[1 / 3, 2, 7 / 3]]])
+    np.testing.assert_allclose(AvgPool1d(3, 2, 1, count_include_pad=False).forward(x), [[[0.5, 2, 3.5]]])
+    np.testing.assert_allclose(AvgPool1d(2, 2, 0, ceil_mode=True).forward(x), [[[0.5, 2.5, 4]]])
+    assert AvgPool2d(2, divisor_override=1).forward(np.ones((1, 1, 2, 2))).item() == 4.0
+    images = np.random.default_rng(3).standard_normal((2, 3, 5, 7))
+    np.testing.assert_allclose(AdaptiveAvgPool2d(1).forward(images)[..., 0, 0], images.mean(axis=(2, 3)), **TOL)
+    np.testing.assert_allclose(AdaptiveAvgPool2d((5, 7)).forward(images), images, **TOL)

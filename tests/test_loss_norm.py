@@ -322,3 +322,95 @@ def test_dropout_hold_mask_and_seeds(rng):
     again = d.forward(x)
     d.rng.bit_generator.state = state
     np.testing.assert_array_equal(d.forward(x), again)               # restoring the generator resumes exactly
+
+
+# --------------------------------------------------------------------------- PyTorch's arguments
+def test_reduction_none_gives_each_loss_and_backward_the_gradient_of_their_sum(rng):
+    from backprop_cli.nn.loss import CrossEntropyLoss, MSELoss
+    out, y = rng.normal(size=(4, 3)), rng.integers(0, 3, 4)
+    each = CrossEntropyLoss(reduction="none").forward(out, y)
+    np.testing.assert_allclose(each, -log_softmax(out)[np.arange(4), y], rtol=1e-12)
+    np.testing.assert_allclose(CrossEntropyLoss(reduction="none").backward(out, y),
+                               CrossEntropyLoss(reduction="sum").backward(out, y), rtol=1e-12)
+    assert MSELoss(reduction="none").forward(np.ones((2, 2)), np.zeros((2, 2))).shape == (2, 2)
+
+
+def test_pytorchs_deprecated_size_average_and_reduce_mean_what_they_mean_there():
+    from backprop_cli.nn.loss import MSELoss, legacy_reduction
+    assert [legacy_reduction(s, r, "mean") for s, r in [(None, None), (False, None), (None, False), (True, True),
+                                                         (False, True)]] == ["mean", "sum", "none", "mean", "sum"]
+    assert legacy_reduction(None, None, "sum") == "sum" and MSELoss(size_average=False).reduction == "sum"
+
+
+def test_pytorch_names_ignore_target_minus_100_and_torch7_names_refuse_it():
+    from backprop_cli.nn.loss import CrossEntropyLoss, NLLLoss
+    out, y = np.log(np.full((3, 2), 0.5)), np.array([0, -100, 1])
+    assert NLLLoss().forward(out, y) == pytest.approx(np.log(2), rel=1e-12)     # mean over the 2 counted
+    np.testing.assert_array_equal(CrossEntropyLoss().backward(out, y)[1], [0.0, 0.0])
+    with pytest.raises(ValueError, match="class index -100"):
+        ClassNLLCriterion().forward(out, y)
+
+
+def test_a_loss_is_never_minus_zero():
+    from backprop_cli.nn.loss import NLLLoss
+    out = np.zeros((2, 3))
+    for loss in (NLLLoss().forward(out, np.array([-100, -100])), ClassNLLCriterion().forward(out, np.array([0, 1])),
+                 MSECriterion().forward(np.zeros((0, 2)), np.zeros((0, 2)))):
+        assert loss == 0.0 and np.copysign(1.0, loss) == 1.0
+    assert np.all(np.copysign(1.0, NLLLoss(reduction="none").forward(out, np.array([0, 2]))) == 1.0)
+
+
+def test_label_smoothing_known_values():
+    from backprop_cli.nn.loss import CrossEntropyLoss
+    uniform = np.zeros((2, 4))
+    assert CrossEntropyLoss(label_smoothing=0.3).forward(uniform, np.array([0, 3])) == pytest.approx(np.log(4))
+    out, y, e = np.array([[2.0, 0.0, -1.0]]), np.array([0]), 0.2
+    logp = log_softmax(out)[0]
+    want = (1 - e) * -logp[0] + e / 3 * -logp.sum()
+    assert CrossEntropyLoss(label_smoothing=e).forward(out, y) == pytest.approx(want, rel=1e-12)
+    p = np.exp(logp)
+    np.testing.assert_allclose(CrossEntropyLoss(label_smoothing=e).backward(out, y)[0],
+                               p - (1 - e) * np.eye(3)[0] - e / 3, rtol=1e-12)
+
+
+def test_huber_is_delta_times_smooth_l1_and_weight_is_weights():
+    from backprop_cli.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss
+    out, t = np.array([[1.0, 3.0]]), np.zeros((1, 2))
+    assert HuberLoss(delta=2.0).forward(out, t) == pytest.approx((0.5 + 4.0) / 2)
+    assert HuberLoss(delta=2.0).forward(out, t) == pytest.approx(2.0 * SmoothL1Criterion(beta=2.0).forward(out, t))
+    w = np.array([1.0, 2.0])
+    loss = CrossEntropyLoss(w)
+    assert loss.weight is loss.weights and loss.weights[1] == 2.0 and repr(loss) == "CrossEntropyLoss(weight=[1., 2.], ignore_index=-100)"
+    np.testing.assert_array_equal(CrossEntropyCriterion(weight=w).weights, CrossEntropyLoss(weights=w).weight)
+    assert BCEWithLogitsLoss(np.array([2.0])).weights[0] == 2.0 and BCEWithLogitsLoss(np.array([2.0])).pos_weight is None
+    with pytest.raises(ValueError, match="weight= or weights="):
+        CrossEntropyLoss(w, weights=w)
+
+
+def test_batch_norm_momentum_none_is_the_cumulative_average(rng):
+    bn = BatchNormalization(2, momentum=None, dtype=np.float64)
+    batches = [rng.normal(size=(4, 2)) + k for k in range(3)]
+    for b in batches:
+        bn.forward(b)
+    np.testing.assert_allclose(bn.running_mean, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0), rtol=1e-12)
+    assert bn.num_batches_tracked == 3
+
+
+def test_batch_norm_without_running_statistics_normalises_by_the_batch_in_evaluation(rng):
+    bn = BatchNormalization(3, track_running_stats=False, dtype=np.float64).evaluate()
+    x = rng.normal(size=(6, 3)) * 4 + 2
+    y = bn.forward(x)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-12)
+    assert dict(bn.named_buffers()) == {} and sorted(bn.state_dict()) == ["bias", "weight"]
+    assert "bias" not in BatchNormalization(3, bias=False).state_dict()
+
+
+def test_layer_norm_normalises_each_sample_over_its_last_axes(rng):
+    from backprop_cli.nn.normalization import LayerNorm
+    x = rng.normal(size=(2, 3, 4, 5)) * 3 + 1
+    y = LayerNorm([4, 5], eps=1e-12, dtype=np.float64).forward(x)
+    np.testing.assert_allclose(y.mean(axis=(2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(2, 3)), 1, rtol=1e-9)
+    with pytest.raises(ShapeError, match=r"LayerNorm expected input \(N, \*, 4, 5\), got \(2, 3, 5, 4\)"):
+        LayerNorm([4, 5]).forward(np.zeros((2, 3, 5, 4)))

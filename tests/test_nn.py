@@ -198,3 +198,85 @@ def test_activations_reject_a_grad_output_of_another_shape():
     relu.forward(x)
     with pytest.raises(ValueError, match=r"ReLU expected grad_output \(5, 4\), got \(1, 4\)"):
         relu.backward(x, np.ones((1, 4), np.float32))
+
+
+# ----------------------------------------------------------------------------- PyTorch's arguments
+def test_an_argument_a_class_does_not_take_names_the_class_called_and_what_it_takes():
+    from backprop_cli import optim
+    with pytest.raises(TypeError, match=r"^Tanh got an unexpected keyword argument 'inplace'; Tanh takes no arguments$"):
+        nn.Tanh(inplace=True)
+    with pytest.raises(TypeError, match=r"^Linear got an unexpected keyword argument 'device'; Linear takes "
+                                        r"\(in_features, out_features, bias=True, \*, init='default', rng=None, "
+                                        r"dtype=float32\)$"):
+        nn.Linear(3, 2, device="cpu")
+    with pytest.raises(TypeError, match=r"^NLLLoss too many positional arguments"):
+        nn.NLLLoss(None, None, -100, None, "mean", 0.1)
+    with pytest.raises(TypeError, match=r"^SGD got an unexpected keyword argument 'betas'"):
+        optim.SGD(nn.Linear(2, 2), betas=(0.9, 0.99))
+    with pytest.raises(TypeError, match=r"^StepLR missing a required argument: 'step_size'"):
+        optim.StepLR(0.1)
+
+
+def test_linear_takes_any_leading_axes_as_pytorch_does():
+    layer = nn.Linear(4, 3, rng=0).to(np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4))
+    g = np.random.default_rng(1).standard_normal((2, 5, 3))
+    y = layer.forward(x)
+    gx = layer.backward(x, g)
+    flat = nn.Linear(4, 3, rng=0).to(np.float64)
+    np.testing.assert_allclose(y, flat.forward(x.reshape(10, 4)).reshape(2, 5, 3), rtol=1e-12)
+    np.testing.assert_allclose(gx, flat.backward(x.reshape(10, 4), g.reshape(10, 3)).reshape(x.shape), rtol=1e-12)
+    np.testing.assert_allclose(layer.grad_weight, flat.grad_weight, rtol=1e-12)
+    assert layer.forward(x[0, 0]).shape == (3,)
+
+
+def test_embedding_looks_up_rows_and_its_padding_row_learns_nothing():
+    emb = nn.Embedding(5, 2, padding_idx=1, rng=0)
+    np.testing.assert_array_equal(emb.weight[1], [0.0, 0.0])
+    x = np.array([[1, 3], [3, 0]])
+    y = emb.forward(x)
+    np.testing.assert_array_equal(y, emb.weight[x])
+    emb.backward(x, np.ones((2, 2, 2), np.float32))
+    np.testing.assert_array_equal(emb.grad_weight, [[1, 1], [0, 0], [0, 0], [2, 2], [0, 0]])
+    np.testing.assert_array_equal(emb.forward(x.astype(np.float32)), y)            # whole-number floats
+    frozen = nn.Embedding(3, 2, _weight=np.eye(3, 2), _freeze=True)
+    assert frozen.num_parameters() == 0 and "weight" in dict(frozen.named_buffers())
+    with pytest.raises(ValueError, match="fractional"):
+        emb.forward(np.array([[0.5, 1.0]]))
+    with pytest.raises(ValueError, match=r"index 5, outside \[0, 5\)"):
+        emb.forward(np.array([[5]]))
+    with pytest.raises(ValueError, match="max_norm is not supported"):
+        nn.Embedding(5, 2, max_norm=1.0)
+
+
+def test_gelu_silu_and_hardtanh_known_values():
+    x = np.array([[-1.0, 0.0, 1.0, 3.0]])
+    phi = np.array([0.15865525393145707, 0.5, 0.8413447460685429, 0.9986501019683699])    # the normal CDF
+    np.testing.assert_allclose(nn.GELU().forward(x), x * phi, rtol=1e-14)
+    np.testing.assert_allclose(nn.SiLU().forward(x), x / (1 + np.exp(-x)), rtol=1e-14)
+    np.testing.assert_array_equal(nn.Hardtanh(-0.5, 2.0).forward(x), [[-0.5, 0.0, 1.0, 2.0]])
+    assert nn.Hardtanh(min_value=-2.0).min_val == -2.0        # PyTorch's deprecated spelling
+
+
+def test_erfc_matches_the_standard_library_to_the_last_digits():
+    import math
+    from backprop_cli.nn.functional import erfc
+    x = np.concatenate([np.linspace(-6, 27, 3301), [0.0, 1e-300, -1e-300, np.inf, -np.inf]])
+    want = np.array([math.erfc(v) for v in x])
+    np.testing.assert_allclose(erfc(x), want, rtol=1e-13, atol=1e-310)
+
+
+def test_softmax_over_any_axis_and_a_dim_outside_the_input_is_one_error():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    np.testing.assert_allclose(nn.Softmax(dim=-1).forward(x).sum(axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(nn.LogSoftmax(0).forward(x), x - np.log(np.exp(x).sum(axis=0)), rtol=1e-12)
+    with pytest.raises(nn.ShapeError, match=r"SoftMax dim=3 is out of range for input \(2, 3, 4\)"):
+        nn.Softmax(dim=3).forward(x)
+
+
+def test_flatten_folds_the_axes_pytorch_folds():
+    x = np.zeros((2, 3, 4, 5))
+    assert nn.Flatten().forward(x).shape == (2, 60) and nn.Flatten(2).forward(x).shape == (2, 3, 20)
+    assert nn.Flatten(1, 2).forward(x).shape == (2, 12, 5) and nn.Flatten(0, -1).forward(x).shape == (120,)
+    with pytest.raises(nn.ShapeError, match="does not fit"):
+        nn.Flatten(3, 1).forward(x)

@@ -23,11 +23,12 @@ SHAPES = [(4, 3), (3,)]
 # --------------------------------------------------------------------------- references
 # Each takes one parameter array and the gradients it receives at successive steps, and returns the
 # parameter after those steps: the textbook rule in plain float64 numpy, allocating freely.
-def ref_sgd(w, grads, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, lr_decay=0.0):
+def ref_sgd(w, grads, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, lr_decay=0.0,
+            maximize=False):
     buf = None
     for t, grad in enumerate(grads):
         clr = lr / (1 + t * lr_decay)
-        g = grad + weight_decay * w
+        g = (-grad if maximize else grad) + weight_decay * w
         if momentum:
             buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
             g = g + momentum * buf if nesterov else buf
@@ -35,29 +36,33 @@ def ref_sgd(w, grads, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weig
     return w
 
 
-def ref_adam(w, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+def ref_adam(w, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=False,
+             maximize=False, decoupled_weight_decay=False):
     b1, b2 = betas
-    m, v = np.zeros_like(w), np.zeros_like(w)
+    m, v, v_max = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
     for t, grad in enumerate(grads, start=1):
-        if decoupled:
+        grad = -grad if maximize else grad
+        if decoupled or decoupled_weight_decay:
             w, g = w - lr * weight_decay * w, grad
         else:
             g = grad + weight_decay * w
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
-        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        v_max = np.maximum(v_max, v)
+        m_hat, v_hat = m / (1 - b1**t), (v_max if amsgrad else v) / (1 - b2**t)
         w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
     return w
 
 
-def ref_adamw(w, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-    return ref_adam(w, grads, lr, betas, eps, weight_decay, decoupled=True)
+def ref_adamw(w, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    return ref_adam(w, grads, lr, betas, eps, weight_decay, decoupled=True, amsgrad=amsgrad, maximize=maximize)
 
 
-def ref_rmsprop(w, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, centered=False):
+def ref_rmsprop(w, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, centered=False,
+                maximize=False):
     sq, ga, buf = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
     for grad in grads:
-        g = grad + weight_decay * w
+        g = (-grad if maximize else grad) + weight_decay * w
         sq = alpha * sq + (1 - alpha) * g**2
         if centered:
             ga = alpha * ga + (1 - alpha) * g
@@ -72,10 +77,11 @@ def ref_rmsprop(w, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_de
     return w
 
 
-def ref_adagrad(w, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0):
+def ref_adagrad(w, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0,
+                maximize=False):
     acc = np.full_like(w, initial_accumulator_value)
     for t, grad in enumerate(grads):
-        g = grad + weight_decay * w
+        g = (-grad if maximize else grad) + weight_decay * w
         acc = acc + g**2
         w = w - lr / (1 + t * lr_decay) * g / (np.sqrt(acc) + eps)
     return w
@@ -102,6 +108,14 @@ UPDATE_CASES = [
     P(Adagrad, dict(lr=0.1), ref_adagrad, id="adagrad"),
     P(Adagrad, dict(lr=0.1, lr_decay=0.2, weight_decay=0.05, initial_accumulator_value=0.1), ref_adagrad,
       id="adagrad-lr-decay"),
+    P(SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.05, maximize=True), ref_sgd, id="sgd-maximize"),
+    P(SGD, dict(lr=0.1, maximize=True), ref_sgd, id="sgd-maximize-plain"),
+    P(Adam, dict(lr=0.1, amsgrad=True), ref_adam, id="adam-amsgrad"),
+    P(Adam, dict(lr=0.1, weight_decay=0.1, maximize=True), ref_adam, id="adam-maximize"),
+    P(Adam, dict(lr=0.1, weight_decay=0.3, decoupled_weight_decay=True), ref_adam, id="adam-decoupled"),
+    P(AdamW, dict(lr=0.1, amsgrad=True, maximize=True), ref_adamw, id="adamw-amsgrad-maximize"),
+    P(RMSprop, dict(lr=0.1, momentum=0.5, centered=True, maximize=True), ref_rmsprop, id="rmsprop-maximize"),
+    P(Adagrad, dict(lr=0.1, weight_decay=0.05, maximize=True), ref_adagrad, id="adagrad-maximize"),
 ]
 
 
@@ -481,3 +495,89 @@ def test_optim_imports_without_nn():
     code = "import sys, backprop_cli.optim; sys.exit('backprop_cli.nn' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# --------------------------------------------------------------------------- PyTorch's forms
+def test_optimizers_take_a_model_its_parameters_the_pair_or_the_two_lists():
+    from backprop_cli import nn
+    model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 1, rng=1))
+    params, grads = model.parameters()
+    for opt in (SGD(model), SGD(model.parameters()), SGD(params, grads), SGD(*model.parameters(), 0.1),
+                SGD(model.named_parameters()), Adam(model, 0.1), RMSprop(params, grads, lr=0.1)):
+        assert all(p is q for p, q in zip(opt.params, params)) and all(g is h for g, h in zip(opt.grads, grads))
+    assert SGD(params, grads, 0.1, 0.9).momentum == 0.9             # after the two lists: PyTorch's order
+    assert SGD(model).lr == 1e-3                                     # PyTorch's default
+    with pytest.raises(ValueError, match="parameter groups .* are not supported"):
+        SGD([{"params": params}], lr=0.1)
+    with pytest.raises(ValueError, match="expected model.parameters"):
+        SGD(params)
+    with pytest.raises(ValueError, match="differentiable=True is not supported"):
+        Adam(model, differentiable=True)
+
+
+def test_amsgrad_state_is_saved_and_restored():
+    w0, step_grads = _problem()
+    params, grads = [w.copy() for w in w0], [np.zeros_like(w) for w in w0]
+    opt = Adam(params, grads, lr=0.1, amsgrad=True)
+    _run(opt, grads, step_grads[:3])
+    state = opt.state_dict()
+    assert "max_exp_avg_sq.0" in state and "max_exp_avg_sq.0" not in Adam(params, grads).state_dict()
+    other = Adam([p.copy() for p in params], [np.zeros_like(g) for g in grads], lr=0.1, amsgrad=True)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.state["max_exp_avg_sq"][1], opt.state["max_exp_avg_sq"][1])
+
+
+def _sgd(lr=1.0, **kw):
+    return SGD([np.zeros(2)], [np.zeros(2)], lr=lr, **kw)
+
+
+def test_a_schedule_built_on_an_optimizer_steps_it_as_pytorchs_do():
+    opt = _sgd(0.8)
+    schedule = StepLR(opt, 2, gamma=0.5)
+    seen = []
+    for _ in range(5):
+        seen.append(opt.lr)
+        schedule.step()
+    assert seen == [0.8, 0.8, 0.4, 0.4, 0.2] and schedule.get_last_lr() == [0.2]       # epoch 5 after 5 steps
+    assert StepLR(_sgd(0.8), 2, 0.5, last_epoch=3).optimizer.lr == 0.2      # resumed at epoch 4
+    with pytest.raises(TypeError, match=r"StepLR.step\(\) needs the schedule built on an optimizer"):
+        StepLR(0.1, 2).step()
+
+
+COS = [0.5 + 0.5 * math.cos(math.pi * e / 4) for e in range(13)]
+
+
+@pytest.mark.parametrize("schedule, epoch, expected", [
+    (CosineLR(1.0, t_max=4, cycle=True), 4, 0.0),
+    (CosineLR(1.0, t_max=4, cycle=True), 6, COS[6]),
+    (CosineLR(1.0, t_max=4, cycle=True), 8, 1.0),
+    (CosineLR(1.0, t_max=4), 6, 0.0),                                 # the default stays at min_lr
+    (LinearLR(0.1, start_factor=0.1, total_iters=4), 0, 0.01),
+    (LinearLR(0.1, start_factor=0.1, total_iters=4), 1, 0.0325),
+    (LinearLR(0.1, start_factor=0.1, total_iters=4), 9, 0.1),
+    (LinearLR(1.0, 1.0, 0.5, 2), 1, 0.75),
+    # max_lr 1, 10 steps: up over steps 0..2 (0.3 * 10 - 1) from 1/25, down to 1/25/1e4 at step 9
+    (OneCycleLR(1.0, 1.0, 10), 0, 0.04),
+    (OneCycleLR(1.0, 1.0, 10), 2, 1.0),
+    (OneCycleLR(1.0, 1.0, 10), 9, 4e-6),
+    (OneCycleLR(1.0, 1.0, 10, anneal_strategy="linear"), 1, 0.52),
+])
+def test_new_schedule_values(schedule, epoch, expected):
+    assert schedule.lr_at(epoch) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_one_cycle_cycles_the_momentum_and_refuses_an_optimizer_without_any():
+    opt = _sgd(0.1, momentum=0.9)
+    schedule = OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    assert opt.momentum == 0.95 and opt.lr == pytest.approx(0.04)
+    schedule.step()
+    schedule.step()
+    assert opt.momentum == pytest.approx(0.85) and opt.lr == pytest.approx(1.0)
+    adam = Adam([np.zeros(2)], [np.zeros(2)], lr=0.1)
+    OneCycleLR(adam, 1.0, 10)
+    assert adam.betas == (0.95, 0.999)
+    with pytest.raises(ValueError, match="cycle_momentum needs an optimizer with momentum"):
+        OneCycleLR(_sgd(), 1.0, 10)
+    OneCycleLR(_sgd(), 1.0, 10, cycle_momentum=False)
+    with pytest.raises(ValueError, match="past total_steps=10"):
+        OneCycleLR(0.1, 1.0, 10).lr_at(11)

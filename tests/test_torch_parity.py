@@ -76,19 +76,6 @@ def test_pytorch_names_take_pytorchs_parameters_in_order_with_its_defaults(name,
     assert {k: v for k, v in our_keyword.items() if k not in EXTRAS} == their_keyword
 
 
-def test_an_unknown_argument_names_the_class_called_and_what_it_takes():
-    with pytest.raises(TypeError, match=r"^Tanh got an unexpected keyword argument 'inplace'; Tanh takes no arguments$"):
-        nn.Tanh(inplace=True)
-    with pytest.raises(TypeError, match=r"^Linear got an unexpected keyword argument 'device'; Linear takes "
-                                        r"\(in_features, out_features, bias=True, \*, init='default', rng=None, "
-                                        r"dtype=float32\)$"):
-        nn.Linear(3, 2, device="cpu")
-    with pytest.raises(TypeError, match=r"^NLLLoss too many positional arguments"):
-        nn.NLLLoss(None, None, -100, None, "mean", 0.1)
-    with pytest.raises(TypeError, match=r"^SGD got an unexpected keyword argument 'betas'"):
-        optim.SGD(nn.Linear(2, 2), betas=(0.9, 0.99))
-
-
 # --------------------------------------------------------------------------- modules
 def _to_torch(a):
     return torch.tensor(np.asarray(a))

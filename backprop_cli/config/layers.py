@@ -297,9 +297,13 @@ def _parse_criterion(value: Any, info: ValidationInfo) -> LayerSpec | None:
         spec = _LayerParser(registry_of(info), "criterion", found).parse(value, ("criterion",))
         if spec is not None and len(found) == before:
             try:
-                criterions[spec.name](**spec.args)          # cheap: catches e.g. reduction: avg at load time
+                built = criterions[spec.name](**spec.args)  # cheap: catches e.g. reduction: avg at load time
             except (ValueError, TypeError) as err:
                 found.append((("criterion",), str(err)))
+            else:
+                if built.reduction == "none":
+                    found.append((("criterion",), "reduction none gives one loss per sample; training needs one "
+                                                  "number: use mean or sum"))
         return spec
 
     return _collecting(info, parse)
