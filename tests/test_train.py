@@ -279,3 +279,9 @@ def test_output_shape_leaves_the_model_as_it_was():
     assert model.output_shape((2,)) == (3,) and model.layer_shapes((2,)) == [(3,), (3,), (3,)]
     assert model.training and model.output.shape == (5, 3)
     model.backward(x, np.ones((5, 3), np.float32))          # the caches still belong to x
+
+
+def test_a_criterion_without_reduction_cannot_train():
+    model = nn.Sequential(nn.Linear(2, 2, rng=0))
+    with pytest.raises(ValueError, match=r"CrossEntropyLoss\(reduction='none'\) gives one loss per sample"):
+        Trainer(model, nn.CrossEntropyLoss(reduction="none"), SGD(model, lr=0.1))

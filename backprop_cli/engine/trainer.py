@@ -217,6 +217,9 @@ class Trainer:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        if getattr(self.criterion, "reduction", "mean") == "none":
+            raise ValueError(f"{type(self.criterion).__name__}(reduction='none') gives one loss per sample; "
+                             "training needs one number: use 'mean' or 'sum'")
         self.rng = np.random.default_rng(self.seed)
         self.epoch = 0                   # epochs completed
         self.step = 0                    # optimizer steps taken
