@@ -413,7 +413,7 @@ model:
   - GELU: {approximate: tanh}
   - MaxPool2d: {kernel_size: 2, ceil_mode: true}
   - AvgPool2d: {kernel_size: [2, 1], padding: [1, 0], count_include_pad: false}
-  - AdaptiveAvgPool2d: {output_size: [2, 1]}
+  - AdaptiveAvgPool2d: {output_size: [2, null]}
   - Flatten: {start_dim: 1}
   - LayerNorm
   - Linear: 10
@@ -433,8 +433,8 @@ def test_pytorchs_arguments_work_from_a_config(tmp_path):
     assert type(conv).__name__ == "Conv2d" and conv.pads == ((1, 1), (1, 1)) and conv.banded
     assert (depthwise.groups, depthwise.dilation, depthwise.padding_mode, depthwise.weight.shape) == (
         8, (2, 1), "reflect", (8, 1, 3, 2))
-    assert bn.momentum is None and pool.ceil_mode and not avg.count_include_pad and adaptive.output_size == (2, 1)
-    assert norm.normalized_shape == (16,) and log_softmax.dim == 1
+    assert bn.momentum is None and pool.ceil_mode and not avg.count_include_pad and adaptive.output_size == (2, None)
+    assert norm.normalized_shape == (8 * 2 * 5,) and log_softmax.dim == 1
     assert model.forward(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
     criterion = build_criterion(config)
     assert criterion.label_smoothing == 0.1 and criterion.ignore_index == -1 and criterion.weight[9] == 3

@@ -106,10 +106,11 @@ def _annotation_atoms(param: inspect.Parameter) -> list[str] | None:
                 return [kind.__name__]
         return None
     text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
-    return [a.strip().replace("typing.", "") for a in text.split("|")]
+    return [a.strip().replace("typing.", "") for a in re.split(r"\|(?![^\[]*\])", text)]   # "|" outside brackets
 
 
-_INT_LIST = re.compile(r"(tuple|list|Sequence)\[int(, int)?(, \.\.\.)?\]")
+#: ``tuple[int, int]``, ``tuple[int, ...]``, ``list[int]``; ``tuple[int | None, int | None]`` lets an entry be null.
+_INT_LIST = re.compile(r"(tuple|list|Sequence)\[int( \| None)?(, int(?: \| None)?)?(, \.\.\.)?\]")
 _ATOM_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
                "None": "null"}
 
@@ -132,9 +133,10 @@ def _check_value(atoms: list[str], value: Any) -> tuple[bool, Any]:
             return True, value
         match = _INT_LIST.fullmatch(atom)
         if match:
-            pair = match.group(2) is not None and match.group(3) is None
+            pair = match.group(3) is not None and match.group(4) is None
+            nullable = match.group(2) is not None
             if (isinstance(value, list) and value and (len(value) == 2 or not pair)
-                    and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+                    and all((isinstance(v, int) and not isinstance(v, bool)) or (nullable and v is None) for v in value)):
                 return True, value
         elif atom not in _ATOM_WORDS:
             known = False
@@ -146,7 +148,8 @@ def _expected_words(atoms: list[str]) -> str:
     for atom in atoms:
         match = _INT_LIST.fullmatch(atom)
         if match:
-            words.append("a list of 2 integers" if match.group(2) and not match.group(3) else "a list of integers")
+            entries = "integers or nulls" if match.group(2) else "integers"
+            words.append(f"a list of 2 {entries}" if match.group(3) and not match.group(4) else f"a list of {entries}")
         else:
             words.append(_ATOM_WORDS.get(atom, atom))
     return " or ".join(dict.fromkeys(words))

@@ -375,7 +375,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPooling):
     Example: ``Sequential(Conv2d(3, 16, 3), ReLU(), AdaptiveAvgPool2d(1), Flatten(), Linear(16, 10))``.
     """
 
-    def __init__(self, output_size: int | tuple[int, int] | None) -> None:
+    def __init__(self, output_size: int | tuple[int | None, int | None] | None) -> None:
         super().__init__(output_size)
 
 
