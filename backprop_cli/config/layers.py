@@ -304,7 +304,7 @@ def _parse_criterion(value: Any, info: ValidationInfo) -> LayerSpec | None:
             except (ValueError, TypeError) as err:
                 found.append((("criterion",), str(err)))
             else:
-                if built.reduction == "none":
+                if getattr(built, "reduction", "mean") == "none":
                     found.append((("criterion",), "reduction none gives one loss per sample; training needs one "
                                                   "number: use mean or sum"))
         return spec
