@@ -42,7 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .init import init_bias, init_weight, make_rng
-from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, shape_str
+from .module import DEFAULT_DTYPE, Module, ShapeError, check_array, pytorch_name, shape_str
 from .window import show_sizes, window_sizes
 
 
@@ -546,6 +546,7 @@ class SpatialConvolution(_Convolution):
 # --------------------------------------------------------------------------- PyTorch's names
 # Conv1d and Conv2d take PyTorch's order: ``dilation`` and ``groups`` before ``bias``, then
 # ``padding_mode``. Formulas and gradients are those of the classes they name.
+@pytorch_name
 class Conv1d(TemporalConvolution):
     """PyTorch's ``nn.Conv1d``: :class:`TemporalConvolution` with PyTorch's arguments.
 
@@ -559,6 +560,7 @@ class Conv1d(TemporalConvolution):
                          groups=groups, padding_mode=padding_mode, init=init, rng=rng, dtype=dtype)
 
 
+@pytorch_name
 class Conv2d(SpatialConvolution):
     """PyTorch's ``nn.Conv2d``: :class:`SpatialConvolution` with PyTorch's arguments.
 

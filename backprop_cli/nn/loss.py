@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .functional import log_softmax, sigmoid, softmax
-from .module import ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, Criterion, ShapeError, check_array, shape_str
+from .module import (ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, Criterion, ShapeError, check_array, pytorch_name,
+                     shape_str)
 
 
 #: PyTorch's floor for ``log`` in BCELoss, so a probability of exactly 0 or 1 gives a finite loss.
@@ -584,6 +585,7 @@ class BCEWithLogitsCriterion(_Weighted, _ElementwiseCriterion):
 # where there is one, ``ignore_index=-100``, and the deprecated ``size_average``/``reduce`` flags
 # (read by :func:`legacy_reduction`). Each is the criterion above it names, with that signature;
 # ``weights=`` is still taken by keyword. Their formulas and gradients are their base classes'.
+@pytorch_name
 class MSELoss(MSECriterion):
     """PyTorch's ``nn.MSELoss``: :class:`MSECriterion` with PyTorch's arguments.
 
@@ -594,6 +596,7 @@ class MSELoss(MSECriterion):
         super().__init__(legacy_reduction(size_average, reduce, reduction))
 
 
+@pytorch_name
 class L1Loss(AbsCriterion):
     """PyTorch's ``nn.L1Loss``: :class:`AbsCriterion` with PyTorch's arguments.
 
@@ -604,6 +607,7 @@ class L1Loss(AbsCriterion):
         super().__init__(legacy_reduction(size_average, reduce, reduction))
 
 
+@pytorch_name
 class SmoothL1Loss(SmoothL1Criterion):
     """PyTorch's ``nn.SmoothL1Loss``: :class:`SmoothL1Criterion` with PyTorch's arguments.
 
@@ -614,6 +618,7 @@ class SmoothL1Loss(SmoothL1Criterion):
         super().__init__(beta, legacy_reduction(size_average, reduce, reduction))
 
 
+@pytorch_name
 class NLLLoss(ClassNLLCriterion):
     """PyTorch's ``nn.NLLLoss``: :class:`ClassNLLCriterion` with PyTorch's arguments; targets -100 are ignored.
 
@@ -627,6 +632,7 @@ class NLLLoss(ClassNLLCriterion):
         super().__init__(weights, legacy_reduction(size_average, reduce, reduction), ignore_index, weight=weight)
 
 
+@pytorch_name
 class CrossEntropyLoss(CrossEntropyCriterion):
     """PyTorch's ``nn.CrossEntropyLoss``: :class:`CrossEntropyCriterion` with PyTorch's arguments; targets
     -100 are ignored.
@@ -642,6 +648,7 @@ class CrossEntropyLoss(CrossEntropyCriterion):
                          weight=weight, label_smoothing=label_smoothing)
 
 
+@pytorch_name
 class MultiMarginLoss(MultiMarginCriterion):
     """PyTorch's ``nn.MultiMarginLoss``: :class:`MultiMarginCriterion` with PyTorch's arguments.
 
@@ -655,6 +662,7 @@ class MultiMarginLoss(MultiMarginCriterion):
         super().__init__(p, margin, weights, legacy_reduction(size_average, reduce, reduction), weight=weight)
 
 
+@pytorch_name
 class BCELoss(BCECriterion):
     """PyTorch's ``nn.BCELoss``: :class:`BCECriterion` with PyTorch's arguments.
 
@@ -668,6 +676,7 @@ class BCELoss(BCECriterion):
         super().__init__(weights, legacy_reduction(size_average, reduce, reduction), weight=weight)
 
 
+@pytorch_name
 class BCEWithLogitsLoss(BCEWithLogitsCriterion):
     """PyTorch's ``nn.BCEWithLogitsLoss``: :class:`BCEWithLogitsCriterion` with PyTorch's arguments
     (``weight`` first, ``pos_weight`` last).

@@ -17,6 +17,7 @@ a layer with parameters registers them with ``add_parameter`` and also overrides
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
@@ -33,6 +34,15 @@ REDUCTIONS = ("mean", "sum", "none")
 #: Ranks ``check_array`` accepts for "a batch of anything" ``(N, ...)`` and "a batch with classes" ``(N, C, ...)``.
 ANY_RANK = tuple(range(1, 8))
 CLASS_RANKS = tuple(range(2, 8))
+
+
+def pytorch_name(cls: type) -> type:
+    """Class decorator for a PyTorch-named thin subclass (``Conv2d`` of ``SpatialConvolution``): its
+    docstring starts with the first paragraph of the class it names, the formula, so that it states
+    its math as every layer does."""
+    formula = inspect.cleandoc(cls.__mro__[1].__doc__).split("\n\n")[0]
+    cls.__doc__ = formula + "\n\n" + inspect.cleandoc(cls.__doc__)
+    return cls
 
 
 class ShapeError(ValueError):

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .module import Module, ShapeError, check_array, shape_str
+from .module import Module, ShapeError, check_array, pytorch_name, shape_str
 from .window import show_sizes, window_sizes
 
 
@@ -402,6 +402,7 @@ def _no_indices(owner: str, return_indices: bool) -> None:
                          "(backward routes the gradient to each window's max itself)")
 
 
+@pytorch_name
 class MaxPool1d(TemporalMaxPooling):
     """PyTorch's ``nn.MaxPool1d``: :class:`TemporalMaxPooling` with PyTorch's arguments.
 
@@ -414,6 +415,7 @@ class MaxPool1d(TemporalMaxPooling):
         super().__init__(kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
 
 
+@pytorch_name
 class MaxPool2d(SpatialMaxPooling):
     """PyTorch's ``nn.MaxPool2d``: :class:`SpatialMaxPooling` with PyTorch's arguments.
 
@@ -427,6 +429,7 @@ class MaxPool2d(SpatialMaxPooling):
         super().__init__(kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
 
 
+@pytorch_name
 class AvgPool2d(SpatialAveragePooling):
     """PyTorch's ``nn.AvgPool2d``: :class:`SpatialAveragePooling` with PyTorch's arguments.
 
