@@ -506,6 +506,8 @@ def test_optimizers_take_a_model_its_parameters_the_pair_or_the_two_lists():
                 SGD(model.named_parameters()), Adam(model, 0.1), RMSprop(params, grads, lr=0.1)):
         assert all(p is q for p, q in zip(opt.params, params)) and all(g is h for g, h in zip(opt.grads, grads))
     assert SGD(params, grads, 0.1, 0.9).momentum == 0.9             # after the two lists: PyTorch's order
+    single = nn.Linear(2, 2, rng=0)                                   # two parameters: two named triples
+    assert SGD(single.named_parameters()).params[1] is single.bias
     assert SGD(model).lr == 1e-3                                     # PyTorch's default
     with pytest.raises(ValueError, match="parameter groups .* are not supported"):
         SGD([{"params": params}], lr=0.1)

@@ -116,10 +116,10 @@ def _parameter_lists(owner: str, params, grads) -> tuple[list, list]:
         raise ValueError(f"{owner}: parameter groups (dicts of options per group) are not supported; "
                          "build one optimizer per group")
     items = list(params)
+    if items and all(isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], str) for x in items):
+        return [p for _, p, _ in items], [g for _, _, g in items]              # model.named_parameters()
     if len(items) == 2 and all(isinstance(x, (list, tuple)) for x in items):   # model.parameters()
         return list(items[0]), list(items[1])
-    if items and all(isinstance(x, tuple) and len(x) == 3 for x in items):    # model.named_parameters()
-        return [p for _, p, _ in items], [g for _, _, g in items]
     raise ValueError(f"{owner}: expected model.parameters() (the pair of parameter and gradient lists), "
                      f"the model, or params and grads as two lists; got {type(params).__name__} "
                      f"of {len(items)} items and no grads")
