@@ -502,3 +502,11 @@ def test_the_new_config_fields_are_described_in_the_schema():
                                                   "cycle_momentum", "three_phase"])):
         for field in fields:
             assert defs[section]["properties"][field].get("description"), (section, field)
+
+
+def test_an_embedding_table_too_large_is_refused_before_it_is_allocated(tmp_path):
+    path = write(tmp_path, BASE.replace("  - Flatten\n", "  - Embedding: [100000000, 64]\n  - Flatten\n"))
+    with pytest.raises(ConfigError) as info:
+        build_model(load_config(path), (1, 8, 8), rng(), np.float32)
+    assert str(info.value) == (f"{path}:4: model.0 (Embedding): the model has 6,400,000,000 parameters, more than "
+                               "the limit of 1,000,000,000")

@@ -125,7 +125,8 @@ def _bytes(n: int) -> str:
 def _estimated_parameters(kwargs: dict, shape: tuple[int, ...]) -> int:
     """The weights a layer will allocate, from its arguments (before it does): in x out x kernel for
     Linear and convolutions, by their PyTorch argument names (a single kernel size spans every spatial
-    axis of ``shape``); 2 per feature for batch norm; else 0."""
+    axis of ``shape``; ``groups`` divide the inputs); the table of an Embedding; 2 per feature for
+    batch norm; else 0."""
     def whole(v) -> int | None:
         if isinstance(v, (list, tuple)):
             parts = [whole(p) for p in v]
@@ -137,7 +138,10 @@ def _estimated_parameters(kwargs: dict, shape: tuple[int, ...]) -> int:
     if ins and outs:
         kernel = kwargs.get("kernel_size", 1)
         kernel = whole(kernel) if isinstance(kernel, (list, tuple)) else (whole(kernel) or 1) ** max(len(shape) - 1, 1)
-        return ins * outs * (kernel or 1) + outs
+        return ins // (whole(kwargs.get("groups", 1)) or 1) * outs * (kernel or 1) + outs
+    table = whole([kwargs.get("num_embeddings"), kwargs.get("embedding_dim")])
+    if table:
+        return table
     features = whole(kwargs.get("num_features"))
     return 2 * features if features else 0
 
