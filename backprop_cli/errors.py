@@ -1,7 +1,10 @@
 """The errors a user can cause, each rendered by the CLI as one line: ``file:line: place: what was expected``.
 
-The library raises ``ValueError``/``TypeError`` for programming mistakes (wrong shapes, bad arguments);
-these classes are for bad input read from files and flags, and carry where the problem is.
+Every mistake a user can make, in a file, a flag or an array handed to the library, is a
+:class:`BackpropError`; the CLI shows it as one line (exit 1). Anything else that escapes is a bug in
+backprop, and the CLI reports it as an internal error (exit 2) with its traceback in a file. The
+library's arguments (``Linear(0, 3)``) raise ``ValueError``/``TypeError``; a config's constructor
+arguments are wrapped into :class:`ConfigError` where the file and line are known.
 :func:`shape_str` writes shapes the one way every message uses.
 """
 
@@ -42,6 +45,19 @@ class TrainingError(BackpropError):
 
 class ExportError(BackpropError):
     """A model that cannot be written in another format (a layer with no ONNX equivalent, a missing extra)."""
+
+
+class ArrayError(BackpropError, ValueError):
+    """An array a module or criterion cannot take (its values: a class index out of range, a
+    probability outside [0, 1]); also a ``ValueError``, so ``except ValueError`` keeps working."""
+
+
+class ShapeError(ArrayError):
+    """An array reached a module or criterion with a shape (or rank) it cannot take."""
+
+
+class DTypeError(ArrayError, TypeError):
+    """An array of a dtype a module or criterion cannot take (integer features, float class indices)."""
 
 
 def shape_str(shape) -> str:

@@ -62,12 +62,37 @@ class LeakyGradReLU(nn.ReLU):
 class StaleLinear(nn.Linear):
     """A wrong fast path: the engine's overwriting pass adds to stale gradients instead."""
 
-    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
-        self.acc_grad_parameters(input, grad_output, scale)
+    def acc_grad_parameters(self, input, grad_output, scale=1.0, *, overwrite=False):
+        super().acc_grad_parameters(input, grad_output, scale)
+
+
+class CachedWeightLinear(nn.Linear):
+    """A wrong cache: grad_input from the weights of the last forward."""
+
+    def update_output(self, input):
+        self._seen = self.weight.copy()
+        return super().update_output(input)
+
+    def update_grad_input(self, input, grad_output):
+        return grad_output @ self._seen
+
+
+class CachedGradLinear(nn.Linear):
+    """A wrong cache: acc_grad_parameters reuses the grad_output update_grad_input saw, by identity."""
+
+    def update_grad_input(self, input, grad_output):
+        self._kept = (grad_output, grad_output.copy())
+        return super().update_grad_input(input, grad_output)
+
+    def acc_grad_parameters(self, input, grad_output, scale=1.0):
+        kept = getattr(self, "_kept", None)
+        super().acc_grad_parameters(input, kept[1] if kept and kept[0] is grad_output else grad_output, scale)
 
 
 @pytest.mark.parametrize("module, width, failing_tensor", [
-    (StaleLinear(3, 2, rng=0), 3, "backward_parameters"),
+    (StaleLinear(3, 2, rng=0), 3, "overwrite"),
+    (CachedWeightLinear(3, 2, rng=0), 3, "input after a weight change"),
+    (CachedGradLinear(3, 2, rng=0), 3, "grad_output changed in place"),
     (TransposedLinear(4, 4, rng=0), 4, "weight"),
     (OverwritingLinear(3, 2, rng=0), 3, "accumulate"),
     (UnscaledLinear(3, 2, rng=0), 3, "scale=0.5"),
@@ -107,12 +132,18 @@ def test_random_probes_for_large_outputs_still_catch_errors():
 
 @pytest.mark.parametrize("module, width, failing, says", [
     (LeakyGradReLU(), 4, {"input"}, "LeakyGradReLU: update_grad_input is wrong"),
-    (TransposedLinear(4, 4, rng=0), 4, {"weight", "backward_parameters"},
+    (TransposedLinear(4, 4, rng=0), 4, {"weight"},
      "TransposedLinear: acc_grad_parameters is wrong for weight: grad_weight disagrees"),
     (OverwritingLinear(3, 2, rng=0), 3, {"accumulate"},
      "OverwritingLinear: acc_grad_parameters overwrites the gradients instead of adding to them"),
-    (UnscaledLinear(3, 2, rng=0), 3, {"scale=0.5", "backward_parameters"},
+    (UnscaledLinear(3, 2, rng=0), 3, {"scale=0.5"},
      "UnscaledLinear: acc_grad_parameters ignores scale"),
+    (StaleLinear(3, 2, rng=0), 3, {"overwrite"},
+     "StaleLinear: acc_grad_parameters(overwrite=True) does not set the gradients"),
+    (CachedWeightLinear(3, 2, rng=0), 3, {"input after a weight change"},
+     "CachedWeightLinear: update_grad_input uses weights kept from forward"),
+    (CachedGradLinear(3, 2, rng=0), 3, {"grad_output changed in place"},
+     "CachedGradLinear: acc_grad_parameters uses a grad_output kept from update_grad_input"),
 ])
 def test_gradcheck_names_the_method_to_fix(module, width, failing, says):
     results = check_module(module, away_from_zero(np.random.default_rng(0), (5, width)))

@@ -280,3 +280,35 @@ def test_flatten_folds_the_axes_pytorch_folds():
     assert nn.Flatten(1, 2).forward(x).shape == (2, 12, 5) and nn.Flatten(0, -1).forward(x).shape == (120,)
     with pytest.raises(nn.ShapeError, match="does not fit"):
         nn.Flatten(3, 1).forward(x)
+
+
+def test_clear_state_drops_every_cache_and_keeps_the_weights():
+    model = nn.Sequential(nn.SpatialConvolution(1, 2, 3, rng=0), nn.SpatialBatchNormalization(2), nn.ReLU(),
+                          nn.SpatialMaxPooling(2), nn.Flatten(), nn.Dropout(0.5, rng=0), nn.Linear(8, 3, rng=0))
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    model.backward(x, np.ones_like(model.forward(x)))
+    model[6].acc_grad_parameters(model._xs[6], np.ones((2, 3), np.float32))     # fills Linear's scratch
+    weights, grads = [p.copy() for p in model.parameters()[0]], [g.copy() for g in model.parameters()[1]]
+    assert model.clear_state() is model
+    conv, bn, _, pool, _, drop, lin = model.layers
+    assert conv._cache == {} and bn._xhat is None and pool._input is None and pool._winners is None
+    assert drop.mask is None and lin._gw is None and model._xs is None
+    assert all(m.output is None and m.grad_input is None for m in model.modules())
+    for a, b in zip(weights + grads, model.parameters()[0] + model.parameters()[1]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RuntimeError, match="needs a forward first"):
+        model.backward(x, np.ones((2, 3), np.float32))
+
+
+def test_a_model_built_from_a_config_holds_nothing_of_the_shape_probe(tmp_path):
+    from backprop_cli.config.schema import load_config
+    from backprop_cli.engine.experiment import build
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, 6, 6)), y=np.arange(4) % 2)
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: d.npz, validation_split: 0}\n"
+        "model: [{Conv2d: {out_channels: 2, kernel_size: 3}}, {MaxPool2d: 2}, Flatten, {Linear: 2}]\n"
+        "criterion: CrossEntropyLoss\noptimizer: {name: sgd, lr: 0.1}\n")
+    model, _ = build(load_config(tmp_path / "c.yaml"), (1, 6, 6))
+    assert model[0]._cache == {} and model[1]._input is None
+    assert all(m.output is None for m in model.modules())

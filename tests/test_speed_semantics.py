@@ -1,5 +1,5 @@
-"""The fast paths give exactly what the plain contract gives: ``backward_parameters`` (the engine's
-backward, without dLoss/d data, optionally setting instead of accumulating), Linear's reused weight
+"""The fast paths give exactly what the plain contract gives: ``acc_grad_parameters`` of a container
+(the engine's backward, without dLoss/d data, optionally setting instead of accumulating), Linear's reused weight
 gradient buffer, the engine's finiteness test, and ClassNLL's unit-weight path; ``backprop time``
 times the engine's own backward; and the CLI's memory policy does what it is for. No timings are
 asserted here."""
@@ -14,6 +14,8 @@ from backprop_cli.engine.memory import keep_freed_memory
 from backprop_cli.optim import SGD
 from backprop_cli.diagnostics.profile import time_layers
 from backprop_cli.engine.trainer import Trainer, _all_finite
+from backprop_cli.nn.init import random_streams
+from backprop_cli.nn.module import acc_grad_parameters
 
 
 def models():
@@ -31,6 +33,7 @@ def models():
          (3, 4)),
         (nn.Sequential(nn.ReLU(), nn.Sequential(nn.Linear(4, 3, rng=rng), nn.Sigmoid()), nn.Linear(3, 2, rng=rng)),
          (3, 4)),
+        ((lambda lin: nn.Sequential(lin, nn.Tanh(), lin, nn.Linear(4, 2, rng=rng)))(nn.Linear(4, 4, rng=rng)), (3, 4)),
     ]
 
 
@@ -44,9 +47,9 @@ def _set_grads(model, values):
 
 
 @pytest.mark.parametrize("model, shape", models(),
-                         ids=["mlp", "dropout-batchnorm", "conv2d", "conv1d", "residual", "nested"])
+                         ids=["mlp", "dropout-batchnorm", "conv2d", "conv1d", "residual", "nested", "shared"])
 @pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_backward_parameters_gives_the_gradients_backward_gives(model, shape, scale):
+def test_acc_grad_parameters_gives_the_gradients_backward_gives(model, shape, scale):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)
     model.to(np.float64)
@@ -62,39 +65,39 @@ def test_backward_parameters_gives_the_gradients_backward_gives(model, shape, sc
     fresh = _grads(model)
 
     _set_grads(model, before)
-    model.backward_parameters(x, g, scale)
+    model.acc_grad_parameters(x, g, scale)
     for got, want in zip(_grads(model), accumulated):
         np.testing.assert_array_equal(got, want)
     _set_grads(model, before)
-    model.backward_parameters(x, g, scale, accumulate=False)
+    acc_grad_parameters(model, x, g, scale, overwrite=True)
     for got, want in zip(_grads(model), fresh):
         np.testing.assert_array_equal(got, want)
     assert model.grad_input is None
 
 
-def test_parameter_steps_run_the_engine_backward_layer_by_layer_and_backprop_time_times_them():
+def test_the_walk_runs_the_engine_backward_layer_by_layer_and_backprop_time_times_it():
     """The steps come last layer first and stop at the first layer with weights (nothing before it
     has work); ``time_layers`` (``backprop time``) shows the layers before it with no backward time."""
     model = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 5, rng=0), nn.Tanh(), nn.Linear(5, 3, rng=0))
     x = np.random.default_rng(2).standard_normal((4, 3, 4)).astype(np.float32)
     g = np.ones_like(model.forward(x))
-    model.backward_parameters(x, g, accumulate=False)
+    acc_grad_parameters(model, x, g, overwrite=True)
     want = _grads(model)
     _set_grads(model, [np.full(p.shape, 7.0) for p in model.parameters()[0]])
-    assert list(model.parameter_steps(x, g, accumulate=False)) == [4, 3, 2]
+    assert list(model.backward_steps(x, g, grad_input=False, overwrite=True)) == [4, 3, 2]
     for got, expected in zip(_grads(model), want):
         np.testing.assert_array_equal(got, expected)
     rows = time_layers(model, nn.MSECriterion(), x, np.zeros((4, 3), np.float32), batches=2, batch_size=4)
     assert [r.backward_ms == 0 for r in rows[:5]] == [True, True, False, False, False]
 
 
-def test_backward_parameters_keeps_the_inner_grad_inputs_and_drops_the_data_gradient():
+def test_the_engine_step_keeps_the_inner_grad_inputs_and_drops_the_data_gradient():
     model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=0))
     x = np.ones((2, 4), np.float32)
     g = np.ones_like(model.forward(x))
     model.backward(x, g)
     want = model[2].grad_input.copy()
-    model.backward_parameters(x, g, accumulate=False)
+    model.acc_grad_parameters(x, g, overwrite=True)
     np.testing.assert_array_equal(model[2].grad_input, want)
     assert model[0].grad_input is None and model.grad_input is None
 
@@ -126,7 +129,7 @@ def test_the_engine_step_equals_zero_grad_backward_step():
     Trainer(model, nn.ClassNLLCriterion(), opt, batch_size=16, seed=7).fit(x, y, epochs=2)
 
     ref, ref_opt = make()
-    crit, order = nn.ClassNLLCriterion(), np.random.default_rng(7)
+    crit, order = nn.ClassNLLCriterion(), random_streams(7).shuffle
     for _ in range(2):
         perm = order.permutation(len(x))
         for start in range(0, len(x), 16):

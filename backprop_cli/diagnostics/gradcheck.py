@@ -14,10 +14,12 @@ gradient disagrees with them with probability one). An entry passes when its rel
 
 Non-differentiable points (ReLU at 0, a tie in a max-pool window) are detected, not guessed: where
 the two one-sided differences disagree by more than ``kink_tol`` the coordinate is skipped and counted.
-Random layers are checked with their noise held fixed (``Dropout.hold_mask``). The checker also
-verifies that ``acc_grad_parameters`` accumulates (two backward calls double the gradients) and
-honours ``scale``, and that the engine's ``backward_parameters(..., accumulate=False)`` sets the same
-gradients. Each verdict names the method it judges (:attr:`TensorCheck.method`), and
+Random layers are checked with their noise held fixed (``Dropout.hold_mask``). For a module with
+parameters the checker also verifies that ``acc_grad_parameters`` accumulates (two backward calls
+double the gradients) and honours ``scale``, that the engine's ``acc_grad_parameters(...,
+overwrite=True)`` sets the same gradients, and that nothing is read stale from a cache: weights
+changed after forward, and a ``grad_output`` changed in place between ``update_grad_input`` and
+``acc_grad_parameters``, are read as they are at the call. Each verdict names the method it judges (:attr:`TensorCheck.method`), and
 :func:`diagnosis` says in one line what a failed one means: which method of the module is wrong.
 """
 
@@ -31,11 +33,15 @@ import numpy as np
 from .. import nn
 from ..engine.experiment import prepare
 from ..nn.container import Sequential
-from ..nn.module import Criterion, Module
+from ..nn.module import Criterion, Module, acc_grad_parameters
 
 
 #: The name of the check of a whole model, after its layers' checks.
 END_TO_END = "model (end to end)"
+#: The verdicts of :func:`check_caches`: the grad_input and the parameter gradients after a weight
+#: change since forward, and the parameter gradients for a grad_output changed in place.
+STALE_WEIGHTS_INPUT, STALE_WEIGHTS, CHANGED_GRAD_OUTPUT = (
+    "input after a weight change", "parameters after a weight change", "grad_output changed in place")
 
 
 @dataclass
@@ -55,10 +61,9 @@ class TensorCheck:
     @property
     def method(self) -> str:
         """The method this verdict judges: ``update_grad_input`` for the input's gradient (a module's
-        or a criterion's), ``backward_parameters`` for the engine's pass, else ``acc_grad_parameters``."""
-        if self.tensor == "input":
-            return "update_grad_input"
-        return "backward_parameters" if self.tensor == "backward_parameters" else "acc_grad_parameters"
+        or a criterion's, also after a weight change), else ``acc_grad_parameters`` (the engine's
+        ``overwrite`` pass included)."""
+        return "update_grad_input" if self.tensor in ("input", STALE_WEIGHTS_INPUT) else "acc_grad_parameters"
 
 
 def diagnoses(results: list[TensorCheck]) -> list[str]:
@@ -84,8 +89,14 @@ def diagnosis(check: TensorCheck) -> str:
                 "double them (write grad += ..., not grad = ...)")
     if check.tensor.startswith("scale"):
         return f"{where} ignores scale: backward(input, grad_output, {check.tensor}) must add {check.tensor[6:]} x the gradient"
-    if check.tensor == "backward_parameters":
-        return f"{where}(accumulate=False) does not set the gradients that zero_grad_parameters() + backward give"
+    if check.tensor == "overwrite":
+        return f"{where}(overwrite=True) does not set the gradients that zero_grad_parameters() + backward give"
+    if check.tensor in (STALE_WEIGHTS_INPUT, STALE_WEIGHTS):
+        return (f"{where} uses weights kept from forward: after the weights change, backward must give "
+                "what a forward with the new weights would")
+    if check.tensor == CHANGED_GRAD_OUTPUT:
+        return (f"{where} uses a grad_output kept from update_grad_input: a grad_output changed in place "
+                "since must be read as it is now")
     return (f"{where} is wrong for {check.tensor}: grad_{check.tensor} disagrees with the finite differences "
             f"of forward (worst at {check.worst}, relative error {check.max_rel_err:.2g})")
 
@@ -187,6 +198,7 @@ def check_module(module: Module, input: np.ndarray, *, name: str | None = None, 
     if named:
         results += check_accumulation(m, x, name=name, rng=rng, tol=tol)
         results.append(check_parameter_pass(m, x, name=name, rng=rng, tol=tol))
+        results += check_caches(m, x, name=name, rng=rng, tol=tol)
     return results
 
 
@@ -222,22 +234,61 @@ def check_accumulation(module: Module, input: np.ndarray, *, name: str | None = 
 
 def check_parameter_pass(module: Module, input: np.ndarray, *, name: str | None = None, scale: float = 0.5,
                          tol: float = 1e-6, rng=None) -> TensorCheck:
-    """The engine's step, ``backward_parameters(..., accumulate=False)`` over stale gradients, must set
+    """The engine's step, ``acc_grad_parameters(..., overwrite=True)`` over stale gradients, must set
     exactly the gradients ``zero_grad_parameters()`` + ``backward`` give."""
     rng = np.random.default_rng(0) if rng is None else rng
     out = module.forward(input)
     g = rng.standard_normal(out.shape)
+    grads = module.parameters()[1]
     module.zero_grad_parameters()
     module.backward(input, g, scale)
-    expected = np.concatenate([grad.ravel().copy() for grad in module.parameters()[1]])
-    for grad in module.parameters()[1]:
+    expected = [grad.copy() for grad in grads]
+    for grad in grads:
         grad.fill(7.0)                                   # stale values that must be overwritten
     module.forward(input)
-    module.backward_parameters(input, g, scale, accumulate=False)
-    actual = np.concatenate([grad.ravel() for grad in module.parameters()[1]])
-    abs_err, rel_err, ok = _errors(actual, expected, tol)
-    return TensorCheck(name or type(module).__name__, "backward_parameters", expected.size, expected.size, 0,
-                       float(abs_err.max()), float(rel_err.max()), (), bool(ok.all()))
+    acc_grad_parameters(module, input, g, scale, overwrite=True)
+    return _agreement(name or type(module).__name__, "overwrite", grads, expected, tol)
+
+
+def check_caches(module: Module, input: np.ndarray, *, name: str | None = None, tol: float = 1e-6,
+                 rng=None) -> list[TensorCheck]:
+    """What a module keeps between calls must not go stale (checked on copies; ``module`` is left as is):
+
+    * weights changed between forward and backward (an optimizer step, a user's edit) are the ones
+      backward uses: it gives what a forward with them would (for a layer; a container's inner
+      outputs do depend on the weights of its forward);
+    * a ``grad_output`` changed in place between ``update_grad_input`` and ``acc_grad_parameters`` is
+      read as it is then: the gradients are ``backward``'s for the changed array.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    name = name or type(module).__name__
+    results = []
+    m = copy.deepcopy(module)
+    g = rng.standard_normal(m.forward(input).shape)
+    if not m.children():
+        for p in m.parameters()[0]:
+            p += 0.5 * rng.standard_normal(p.shape)
+        fresh = copy.deepcopy(m)
+        fresh.forward(input)
+        want_input, got_input = _backward_from_zero(fresh, input, g), _backward_from_zero(m, input, g)
+        results += [_agreement(name, STALE_WEIGHTS_INPUT, [got_input], [want_input], tol),
+                    _agreement(name, STALE_WEIGHTS, m.parameters()[1], fresh.parameters()[1], tol)]
+    m.forward(input)
+    changed = g.copy()
+    m.zero_grad_parameters()
+    m.update_grad_input(input, changed)
+    changed *= 3.0
+    m.acc_grad_parameters(input, changed)
+    got = [grad.copy() for grad in m.parameters()[1]]
+    m.forward(input)
+    _backward_from_zero(m, input, 3.0 * g)
+    return results + [_agreement(name, CHANGED_GRAD_OUTPUT, got, m.parameters()[1], tol)]
+
+
+def _backward_from_zero(module: Module, input: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``backward`` from zeroed gradients; returns a copy of its grad_input."""
+    module.zero_grad_parameters()
+    return module.backward(input, g).copy()
 
 
 def check_criterion(criterion: Criterion, output: np.ndarray, target: np.ndarray, *, name: str | None = None,
@@ -279,10 +330,9 @@ def check_model(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarra
     m.forward(x)
     _hold_noise(m)
     results = []
-    layer_input = x
-    for i, layer in enumerate(layers):
+    inputs = m._xs if isinstance(m, Sequential) else [x]          # each use's own input
+    for i, (layer, layer_input) in enumerate(zip(layers, inputs)):
         results += check_module(layer, layer_input, name=f"{i} {type(layer).__name__}", **kw)
-        layer_input = layer.output
     results += check_module(m, x, name=END_TO_END, **kw)
     results += check_criterion(criterion, m.forward(x), y, name=type(criterion).__name__, **kw)
     return results
@@ -417,7 +467,14 @@ MODULE_CASES = [
                                              nn.SpatialMaxPooling(2), nn.Flatten(), nn.Linear(8, 2, rng=11)),
      [(2, 1, 6, 6)]),
     ("Residual", lambda: nn.Residual(nn.Sequential(nn.Linear(4, 4, rng=12), nn.Tanh())), [(3, 4)]),
+    ("Sequential shared Linear and Tanh", lambda: _twice(nn.Linear(4, 4, rng=15), nn.Tanh()), [(3, 4)]),
 ]
+
+
+def _twice(*modules: Module) -> Sequential:
+    """The same modules used twice in a row: ``Sequential(a, b, a, b)`` (shared weights)."""
+    return Sequential(*modules, *modules)
+
 
 CRITERION_CASES = [
     # (name, factory, output shape, target kind); kinds: see criterion_inputs

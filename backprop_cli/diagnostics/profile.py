@@ -16,7 +16,7 @@ from ..nn.module import Criterion
 class LayerTime:
     name: str
     forward_ms: float       # mean over the timed batches
-    backward_ms: float      # the layer's step in the engine's backward (Sequential.parameter_steps)
+    backward_ms: float      # the layer's step in the engine's backward (Sequential.backward_steps)
 
 
 def time_config(path, overrides=(), *, batches: int = 20):
@@ -43,18 +43,18 @@ def time_layers(model: Sequential, criterion: Criterion, x: np.ndarray, y: np.nd
         start = (step * batch_size) % max(n - batch_size + 1, 1)
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         f, b = np.zeros_like(fwd), np.zeros_like(bwd)
-        h = xb
-        for i, layer in enumerate(layers):
-            t0 = time.perf_counter()
-            h = layer.forward(h)
-            f[i] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in model.forward_steps(xb):
+            now = time.perf_counter()
+            f[i], t0 = now - t0, now
+        h = model._xs[-1]
         t0 = time.perf_counter()
         criterion.forward(h, yb)
         t1 = time.perf_counter()
         g = criterion.backward(h, yb)
         f[-1], b[-1] = t1 - t0, time.perf_counter() - t1
         t0 = time.perf_counter()
-        for i in model.parameter_steps(xb, g, accumulate=False):
+        for i in model.backward_steps(xb, g, grad_input=False, overwrite=True):     # the engine's step
             now = time.perf_counter()
             b[i], t0 = now - t0, now
         if step >= warmup:

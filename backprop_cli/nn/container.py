@@ -1,4 +1,17 @@
-"""Containers: Sequential (a chain) and Residual (``y = x + f(x)``)."""
+"""Containers: Sequential (a chain) and Residual (``y = x + f(x)``).
+
+Backward through a container is one walk, :meth:`Sequential.backward_steps`, whatever is asked of
+it: ``backward`` (dLoss/dInput and the parameter gradients), ``update_grad_input`` (dLoss/dInput
+alone), ``acc_grad_parameters`` (the parameter gradients alone, optionally set instead of added:
+the engine's step). Each child takes the walk's one step, ``Module._backprop``; a layer keeps only
+the Torch7 contract.
+
+A module may sit at several places (``lin = Linear(4, 4); Sequential(lin, ReLU(), lin)``): the
+weights are shared, as in PyTorch. A container keeps each child's state as its forward left it (its
+input, output and caches) and gives it back before that use's backward, so each use is
+differentiated at its own input, and both uses' gradients add into the one ``grad_weight``.
+``parameters()`` lists a shared array once, so an optimizer steps it once.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +23,11 @@ from .module import Module, ShapeError, shape_str
 
 
 def _in_layer(index: int, module: Module, err: Exception) -> Exception:
-    """The same kind of error, prefixed with the layer that raised it."""
-    new = type(err)(f"layer {index} ({module.one_line()}): {err}")
-    new.__cause__ = err
-    return new
+    """The same kind of error, prefixed with the layer that raised it (the original is its ``__cause__``)."""
+    try:
+        return type(err)(f"layer {index} ({module.one_line()}): {err}")
+    except Exception:           # an exception type that takes other arguments: pass it on as it is
+        return err
 
 
 def _may_have_parameters(module: Module) -> bool:
@@ -21,19 +35,44 @@ def _may_have_parameters(module: Module) -> bool:
     return bool(module._params) or bool(module.children())
 
 
-def _backward_overwriting(layer: Module, input, grad_output, scale) -> np.ndarray:
-    """``layer.zero_grad_parameters()`` then ``layer.backward(...)``; a leaf does it as
-    ``update_grad_input`` and an overwriting ``backward_parameters``, which may skip the zeroing."""
-    if layer.children():
-        layer.zero_grad_parameters()
-        return layer.backward(input, grad_output, scale)
-    grad_input = layer.update_grad_input(input, grad_output)
-    layer.backward_parameters(input, grad_output, scale, accumulate=False)
-    layer.grad_input = grad_input
-    return grad_input
+def _snapshot(module: Module) -> dict:
+    """What a module's forward left in it (output, caches), to give back before that use's backward."""
+    return dict(module.__dict__)
 
 
-class Sequential(Module):
+def _restore(module: Module, snapshot: dict) -> None:
+    """Give ``module`` the state of ``snapshot`` if a later forward (a second use) has replaced it."""
+    if module.__dict__.get("output") is not snapshot.get("output"):
+        module.__dict__.update(snapshot)
+
+
+def _overwrite(container: Module, overwrite: bool) -> bool:
+    """Whether the walk may set gradients: not when a gradient array sits twice in the tree (a shared
+    module); those are zeroed here instead, and the walk accumulates."""
+    if not overwrite:
+        return False
+    grads = [id(g) for _, _, g in container._named("_params", "")]
+    if len(grads) == len(set(grads)):
+        return True
+    container.zero_grad_parameters()
+    return False
+
+
+class _Container(Module):
+    """What Sequential and Residual share: the Torch7 methods, each one call of the container's walk."""
+
+    def update_grad_input(self, input, grad_output):
+        return self._backprop(input, grad_output, parameters=False)
+
+    def acc_grad_parameters(self, input, grad_output, scale=1.0, *, overwrite=False):
+        """Every child's ``acc_grad_parameters`` with the grad_output its successor passes back, from
+        one walk that computes those and skips dLoss/dInput of the container's own input. Torch7
+        reuses the ``grad_input`` that ``update_grad_input`` left in each child; the walk computes
+        them again, so a ``grad_output`` or a weight changed in between is read as it is now."""
+        self._backprop(input, grad_output, scale, grad_input=False, overwrite=overwrite)
+
+
+class Sequential(_Container):
     """``y = f_n(... f_2(f_1(x)))``; backward walks the chain in reverse.
 
     Example: ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10), LogSoftMax())``.
@@ -48,10 +87,15 @@ class Sequential(Module):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential takes modules, got {type(m).__name__}")
         self.layers: list[Module] = list(modules)
+        self._clear()
+
+    def _clear(self):
+        self._xs: list[np.ndarray] | None = None         # the input, then each layer's output
+        self._states: list[dict] | None = None          # each layer's state after its forward
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         """The per-sample output shape after each layer (``backprop summary`` prints them)."""
-        return [tuple(layer.output.shape[1:]) for layer in self.probe(input_shape).layers]
+        return [tuple(x.shape[1:]) for x in self.probe(input_shape)._xs[1:]]
 
     def add(self, module: Module) -> Sequential:
         """Append a module (Torch7 ``add``); returns self so calls chain."""
@@ -70,69 +114,57 @@ class Sequential(Module):
         return self.layers[index]
 
     def update_output(self, input):
-        x = input
+        for _ in self.forward_steps(input):
+            pass
+        return self._xs[-1]
+
+    def forward_steps(self, input: np.ndarray) -> Iterator[int]:
+        """``update_output`` one layer at a time: yields each layer's index once its forward is done
+        (``backprop time`` times the steps so)."""
+        xs, states = [input], []
+        self._xs, self._states = xs, states
         for i, layer in enumerate(self.layers):
             try:
-                x = layer.forward(x)
+                xs.append(layer.forward(xs[i]))
             except (ValueError, TypeError) as err:
-                raise _in_layer(i, layer, err) from None
-        return x
+                raise _in_layer(i, layer, err) from err
+            states.append(_snapshot(layer))
+            yield i
 
-    def backward(self, input, grad_output, scale=1.0):
-        """Each layer's ``backward`` from the last to the first, its input being its predecessor's output."""
-        g = grad_output
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer_input = self.layers[i - 1].output if i > 0 else input
-            try:
-                g = self.layers[i].backward(layer_input, g, scale)
-            except (ValueError, TypeError) as err:
-                raise _in_layer(i, self.layers[i], err) from None
-        self.grad_input = g
-        return g
-
-    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
-        """``backward`` without dLoss/dInput: from the last layer down to the first one with parameters,
-        which only computes its parameter gradients; the layers before it have nothing to do."""
-        for _ in self.parameter_steps(input, grad_output, scale, accumulate=accumulate):
+    def _backprop(self, input, grad_output, scale=1.0, *, grad_input=True, parameters=True, overwrite=False):
+        for _ in self.backward_steps(input, grad_output, scale, grad_input=grad_input, parameters=parameters,
+                                     overwrite=overwrite):
             pass
+        return self.grad_input
 
-    def parameter_steps(self, input, grad_output, scale=1.0, *, accumulate=True) -> Iterator[int]:
-        """:meth:`backward_parameters` one layer at a time: yields each layer's index once its step is
-        done, last layer first (``backprop time`` times the steps so). The layers before the first one
-        with parameters have no step."""
-        layers = self.layers
-        first = next((i for i, layer in enumerate(layers) if _may_have_parameters(layer)), len(layers))
+    def backward_steps(self, input, grad_output, scale=1.0, *, grad_input=True, parameters=True,
+                       overwrite=False) -> Iterator[int]:
+        """The one backward walk, last layer first, each layer at the input its forward had; yields
+        each layer's index once its step is done (``backprop time`` times the steps so).
+
+        ``grad_input=J_1^T (J_2^T (... J_n^T grad_output))`` when ``grad_input``; when not, the walk
+        stops at the first layer with parameters, which computes only their gradients (the layers
+        before it have no step). ``parameters``: accumulate (``overwrite``: set) every parameter
+        gradient, each layer with the grad_output its successor passed back.
+        """
+        layers, xs, states = self.layers, self._xs, self._states
+        if states is None or len(states) != len(layers):
+            raise RuntimeError("Sequential.backward needs a forward first (and none since clear_state)")
+        overwrite = parameters and _overwrite(self, overwrite)
+        first = 0 if grad_input else next((i for i, m in enumerate(layers) if _may_have_parameters(m)), len(layers))
         g = grad_output
         for i in range(len(layers) - 1, first - 1, -1):
-            layer, layer_input = layers[i], layers[i - 1].output if i > 0 else input
+            layer = layers[i]
+            _restore(layer, states[i])
             try:
-                if i == first:
-                    layer.backward_parameters(layer_input, g, scale, accumulate=accumulate)
-                elif accumulate or not _may_have_parameters(layer):
-                    g = layer.backward(layer_input, g, scale)
-                else:
-                    g = _backward_overwriting(layer, layer_input, g, scale)
+                g = layer._backprop(xs[i] if i else input, g, scale, grad_input=grad_input or i > first,
+                                    parameters=parameters and _may_have_parameters(layer), overwrite=overwrite)
             except (ValueError, TypeError) as err:
-                raise _in_layer(i, layer, err) from None
+                raise _in_layer(i, layer, err) from err
             yield i
         for layer in layers[:first]:
             layer.grad_input = None
-        self.grad_input = None
-
-    def update_grad_input(self, input, grad_output):
-        """``grad_input = J_1^T (J_2^T (... J_n^T grad_output))``."""
-        g = grad_output
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer_input = self.layers[i - 1].output if i > 0 else input
-            g = self.layers[i].grad_input = self.layers[i].update_grad_input(layer_input, g)
-        return g
-
-    def acc_grad_parameters(self, input, grad_output, scale=1.0):
-        """Each layer accumulates with the grad_output its successor passed back (from update_grad_input)."""
-        for i, layer in enumerate(self.layers):
-            layer_input = self.layers[i - 1].output if i > 0 else input
-            layer_grad = self.layers[i + 1].grad_input if i + 1 < len(self.layers) else grad_output
-            layer.acc_grad_parameters(layer_input, layer_grad, scale)
+        self.grad_input = g if grad_input else None
 
     def __repr__(self):
         if not self.layers:
@@ -141,10 +173,11 @@ class Sequential(Module):
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
 
-class Residual(Module):
+class Residual(_Container):
     """``y = x + f(x)`` (Torch7 builds it as ConcatTable(f, Identity) followed by CAddTable).
 
     Shape: ``f`` must map its input to the same shape. Example: ``Residual(Sequential(Linear(8, 8), ReLU()))``.
+    Backward: ``grad_input = grad_output + J_f^T grad_output``.
     """
 
     def __init__(self, block: Module) -> None:
@@ -152,6 +185,10 @@ class Residual(Module):
         if not isinstance(block, Module):
             raise TypeError(f"Residual takes a module, got {type(block).__name__}")
         self.block = block
+        self._clear()
+
+    def _clear(self):
+        self._state: dict | None = None                 # the block's state after its forward
 
     def children(self):
         return [self.block]
@@ -160,36 +197,33 @@ class Residual(Module):
         try:
             fx = self.block.forward(input)
         except (ValueError, TypeError) as err:
-            raise _in_layer(0, self.block, err) from None
+            raise _in_layer(0, self.block, err) from err
+        self._state = _snapshot(self.block)
         if fx.shape != input.shape:
             raise ShapeError(f"Residual block must keep the shape: input {shape_str(input.shape)}, "
                              f"block output {shape_str(fx.shape)}")
         return input + fx
 
-    def backward(self, input, grad_output, scale=1.0):
-        self.grad_input = grad_output + self.block.backward(input, grad_output, scale)
+    def _backprop(self, input, grad_output, scale=1.0, *, grad_input=True, parameters=True, overwrite=False):
+        if self._state is None:
+            raise RuntimeError("Residual.backward needs a forward first (and none since clear_state)")
+        overwrite = parameters and _overwrite(self, overwrite)
+        _restore(self.block, self._state)
+        g = self.block._backprop(input, grad_output, scale, grad_input=grad_input, parameters=parameters,
+                                 overwrite=overwrite)
+        self.grad_input = grad_output + g if grad_input else None
         return self.grad_input
-
-    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
-        self.grad_input = None
-        self.block.backward_parameters(input, grad_output, scale, accumulate=accumulate)
-
-    def update_grad_input(self, input, grad_output):
-        """``grad_input = grad_output + J_f^T grad_output``."""
-        return grad_output + self.block.update_grad_input(input, grad_output)
-
-    def acc_grad_parameters(self, input, grad_output, scale=1.0):
-        self.block.acc_grad_parameters(input, grad_output, scale)
 
     def __repr__(self):
         return "Residual(\n  " + repr(self.block).replace("\n", "\n  ") + "\n)"
 
 
 def first_non_finite(model: Module) -> str | None:
-    """Name the first layer (in forward order) whose cached output, or gradient, is not finite."""
+    """Name the first layer (in forward order) whose output, or gradient, is not finite."""
     layers = model.layers if isinstance(model, Sequential) else [model]
-    for i, layer in enumerate(layers):
-        if layer.output is not None and not np.all(np.isfinite(layer.output)):
+    outputs = model._xs[1:] if isinstance(model, Sequential) and model._xs else [m.output for m in layers]
+    for i, (layer, output) in enumerate(zip(layers, outputs)):
+        if output is not None and not np.all(np.isfinite(output)):
             return f"layer {i} ({type(layer).__name__}) output"
     for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]

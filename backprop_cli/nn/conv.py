@@ -251,8 +251,8 @@ class _Convolution(Module):
     """What the 1-D and 2-D convolutions share; the 1-D layer runs as the 2-D one with height 1.
 
     Between calls it keeps ``X`` from forward for ``acc_grad_parameters`` (the same input comes
-    back, by the contract), and ``dY`` from ``update_grad_input`` for the ``acc_grad_parameters``
-    call that follows it in ``backward``; each is used only with the very array it came from.
+    back, by the contract) and ``T`` for ``update_grad_input`` (only while the weights are unchanged).
+    ``grad_output`` is read at each call; ``backward`` rearranges it once for both halves.
     """
 
     dims = 2
@@ -386,7 +386,7 @@ class _Convolution(Module):
         g = self._geometry(input)
         band = self._band(g)
         lowered = _lower(self._as_2d(input), g, ones=self.has_bias)
-        self._cache = {"input": input, "lowered": lowered, "band": band}
+        self._cache = {"input": input, "lowered": lowered, "band": band, "weights": self._weights_now()}
         rows = band @ lowered
         n, o = input.shape[0], self.out_channels
         out = np.empty((n, o, g.tiles, g.tile, g.out_w), dtype=rows.dtype)
@@ -401,42 +401,72 @@ class _Convolution(Module):
         if not self.banded:
             return self._grouped_grad_input(input, grad_output)
         g = self._geometry(input)
+        return self._grad_input(input, self._grad_rows(input, grad_output, g), g)
+
+    def acc_grad_parameters(self, input, grad_output, scale=1.0, *, overwrite=False):
+        """``grad_weight[o, c, i, j] += scale * sum_{n,r,x} grad_output[n, o, r, x] * xpad[n, c, s_h*r+i, s_w*x+j]``.
+
+        And ``grad_bias[o] += scale * sum_{n,r,x} grad_output[n, o, r, x]`` (``=`` with ``overwrite``).
+        """
+        if not self.banded:
+            if overwrite:
+                self.zero_grad_parameters()
+            return self._grouped_grad_parameters(input, grad_output, scale)
+        g = self._geometry(input)
+        self._acc_grads(input, self._grad_rows(input, grad_output, g), g, scale, overwrite)
+
+    def _backprop(self, input, grad_output, scale=1.0, *, grad_input=True, parameters=True, overwrite=False):
+        """Both halves from one rearranged copy ``dY`` of ``grad_output`` (on the banded path)."""
+        if not self.banded:
+            return super()._backprop(input, grad_output, scale, grad_input=grad_input, parameters=parameters,
+                                     overwrite=overwrite)
+        g = self._geometry(input)
         rows = self._grad_rows(input, grad_output, g)
-        self._cache.update(grad_output=grad_output, grad_rows=rows)
-        band = self._cache["band"] if self._cache.get("input") is input else self._band(g)
+        result = self._grad_input(input, rows, g) if grad_input else None
+        if parameters:
+            self._acc_grads(input, rows, g, scale, overwrite)
+        self.grad_input = result
+        return result
+
+    def _weights_now(self) -> tuple[np.ndarray, ...]:
+        """Copies of the weight and bias the band was built from."""
+        return tuple(p.copy() for p in self._params.values())
+
+    def _grad_input(self, input, rows, g: _Geometry) -> np.ndarray:
+        """``dX = T.T @ dY`` added back where ``X`` was read from. ``T`` from forward is reused only
+        while the weights are the ones it was built from (an optimizer may have stepped since)."""
+        cache = self._cache
+        fresh = cache.get("input") is input and all(
+            np.array_equal(p, q) for p, q in zip(self._params.values(), cache["weights"]))
+        band = cache["band"] if fresh else self._band(g)
         k = self.in_channels * g.kw * g.span
         narrow = g.out_w <= NARROW_ROWS
         grad_lowered = rows.T @ band[:, :k] if narrow else band[:, :k].T @ rows     # dX.T or dX
         grad = _unlower(grad_lowered, input.shape[0], self.in_channels, g, transposed=narrow)
         return grad.reshape(input.shape)
 
-    def acc_grad_parameters(self, input, grad_output, scale=1.0):
-        """``grad_weight[o, c, i, j] += scale * sum_{n,r,x} grad_output[n, o, r, x] * xpad[n, c, s_h*r+i, s_w*x+j]``.
-
-        And ``grad_bias[o] += scale * sum_{n,r,x} grad_output[n, o, r, x]``.
-        """
-        if not self.banded:
-            return self._grouped_grad_parameters(input, grad_output, scale)
-        g = self._geometry(input)
-        if self._cache.get("grad_output") is grad_output:
-            rows = self._cache.pop("grad_rows")
-            del self._cache["grad_output"]
-        else:
-            rows = self._grad_rows(input, grad_output, g)
+    def _acc_grads(self, input, rows, g: _Geometry, scale, overwrite) -> None:
+        """``dT = dY @ X.T``, whose bands sum to ``dW`` (and last column to ``dbias``); ``X`` from
+        forward is reused for the same input."""
         if self._cache.get("input") is input:
             lowered = self._cache["lowered"]
         else:
             lowered = _lower(self._as_2d(input), g, ones=self.has_bias)
         # dT = dY @ X.T, computed as (X @ dY.T).T: the same products, laid out so BLAS runs them 10-20% faster
         grad_weight, grad_bias = _unband((lowered @ rows.T).T, self.out_channels, self.in_channels, g)
-        if scale != 1.0:
-            grad_weight *= scale
-        self._grads["weight"] += grad_weight.reshape(self._grads["weight"].shape)
-        if self.has_bias:
-            self._grads["bias"] += scale * grad_bias
+        for name, value in (("weight", grad_weight), ("bias", grad_bias)):
+            if value is None:
+                continue
+            value = value.reshape(self._grads[name].shape)        # fresh arrays: scaled in place
+            if scale != 1.0:
+                value *= scale
+            if overwrite:
+                np.copyto(self._grads[name], value, casting="same_kind")
+            else:
+                self._grads[name] += value
 
-    def _convert_extra(self, dtype):
-        self._cache.clear()
+    def _clear(self):
+        self._cache = {}
 
     # -------------------------------------------------------------- the general path: im2col per group
     def _grouped_geometry(self, input):

@@ -16,6 +16,7 @@ out_channels * kernel elements.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,22 @@ def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     if rng is None or isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+class RandomStreams(NamedTuple):
+    """Independent generators from one seed, one per use, so that drawing more of one (a larger
+    validation set, another layer) changes none of the others."""
+
+    split: np.random.Generator       # the validation split
+    init: np.random.Generator        # initial weights, layer by layer
+    shuffle: np.random.Generator     # the order of the training samples, epoch by epoch
+    noise: np.random.Generator       # layer noise (Dropout masks)
+
+
+def random_streams(seed: int | None) -> RandomStreams:
+    """The streams of ``seed``: ``np.random.SeedSequence(seed).spawn(4)``, in the order of the fields
+    (a new stream goes last, so the existing ones keep their numbers)."""
+    return RandomStreams(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)))
 
 
 def init_weight(scheme: str, shape: tuple[int, ...], fan_in: int, fan_out: int, rng, dtype) -> np.ndarray:

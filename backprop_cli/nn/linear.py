@@ -46,24 +46,24 @@ class Linear(Module):
         self._check_grad_output(input, grad_output)
         return (_rows(grad_output) @ self._params["weight"]).reshape(input.shape)
 
-    def acc_grad_parameters(self, input, grad_output, scale=1.0):
-        """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``."""
-        self._check_grad_output(input, grad_output)
-        weight, bias = self._scratch(np.result_type(grad_output, input))
-        self._write_grads(_rows(input), _rows(grad_output), scale, weight, bias)
-        self._grads["weight"] += weight
-        if bias is not None:
-            self._grads["bias"] += bias
+    def acc_grad_parameters(self, input, grad_output, scale=1.0, *, overwrite=False):
+        """``grad_weight += scale * grad_output.T @ input``; ``grad_bias += scale * grad_output.sum(0)``.
 
-    def backward_parameters(self, input, grad_output, scale=1.0, *, accumulate=True):
-        """With ``accumulate=False`` the gradients are written straight into place (no zeroing pass,
-        no temporary), by the same formulas as :meth:`acc_grad_parameters`."""
-        weight = self._grads["weight"]
-        if accumulate or not input.dtype == grad_output.dtype == weight.dtype:
-            return super().backward_parameters(input, grad_output, scale, accumulate=accumulate)
+        ``overwrite=True``: ``=`` instead of ``+=``, the product written straight into place (no zeroing
+        pass, no temporary) when the dtypes agree.
+        """
         self._check_grad_output(input, grad_output)
-        self.grad_input = None
-        self._write_grads(_rows(input), _rows(grad_output), scale, weight, self._grads.get("bias"))
+        weight, bias = self._grads["weight"], self._grads.get("bias")
+        if overwrite and input.dtype == grad_output.dtype == weight.dtype:
+            self._write_grads(_rows(input), _rows(grad_output), scale, weight, bias)
+            return
+        if overwrite:
+            self.zero_grad_parameters()
+        scratch_weight, scratch_bias = self._scratch(np.result_type(grad_output, input))
+        self._write_grads(_rows(input), _rows(grad_output), scale, scratch_weight, scratch_bias)
+        weight += scratch_weight
+        if bias is not None:
+            bias += scratch_bias
 
     @staticmethod
     def _write_grads(input, grad_output, scale, weight_out, bias_out) -> None:
@@ -83,6 +83,9 @@ class Linear(Module):
             self._gw = (np.empty((self.out_features, self.in_features), dtype),
                         np.empty(self.out_features, dtype) if self.has_bias else None)
         return self._gw
+
+    def _clear(self):
+        self._gw = None
 
     def _check_grad_output(self, input, grad_output):
         expected = input.shape[:-1] + (self.out_features,)

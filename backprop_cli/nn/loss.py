@@ -6,7 +6,8 @@ elements, the number of samples, or the summed class weights). Gradients are ``d
 shaped like the output and in its dtype (float32 in, float32 out); loss values are summed in float64.
 
 Class targets are integer arrays of 0-based indices; binary and regression targets are shaped like
-the output. Every check raises ``ValueError``/``TypeError`` naming the expected and the actual shape.
+the output. An array that does not fit raises :class:`~backprop_cli.errors.ShapeError`,
+``DTypeError`` or ``ArrayError`` (each a ``ValueError``) naming what was expected and what came.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .functional import log_softmax, sigmoid, softmax
-from .module import (ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, Criterion, ShapeError, check_array, pytorch_name,
-                     shape_str)
+from .module import (ANY_RANK, CLASS_RANKS, DEFAULT_DTYPE, ArrayError, Criterion, DTypeError, ShapeError, check_array,
+                     pytorch_name, shape_str)
 
 
 #: PyTorch's floor for ``log`` in BCELoss, so a probability of exactly 0 or 1 gives a finite loss.
@@ -30,7 +31,7 @@ BCE_GRAD_EPS = 1e-12
 def _numeric(name: str, what: str, x) -> np.ndarray:
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise TypeError(f"{name} expected a numeric {what}, got dtype {x.dtype}")
+        raise DTypeError(f"{name} expected a numeric {what}, got dtype {x.dtype}")
     return x
 
 
@@ -55,7 +56,7 @@ def _class_indices(name: str, output, target, ranks=CLASS_RANKS, expected="(N, C
         raise ShapeError(f"{name} expected target {shape_str(want)} of class indices, "
                          f"got {shape_str(target.shape)}")
     if target.dtype.kind not in "iu":                     # np.issubdtype(..., np.integer), cheaper
-        raise TypeError(f"{name} expected integer class indices, got dtype {target.dtype}")
+        raise DTypeError(f"{name} expected integer class indices, got dtype {target.dtype}")
     classes = output.shape[1]
     bad = (target < 0) | (target >= classes)
     if ignore_index is not None:
@@ -63,7 +64,7 @@ def _class_indices(name: str, output, target, ranks=CLASS_RANKS, expected="(N, C
     if bad.any():
         first = np.unravel_index(int(np.flatnonzero(bad)[0]), target.shape)
         where = first[0] if len(first) == 1 else tuple(int(i) for i in first)
-        raise ValueError(f"{name} got class index {int(target[first])} at position {where}, "
+        raise ArrayError(f"{name} got class index {int(target[first])} at position {where}, "
                          f"outside [0, {classes}) for {classes} classes")
     return target
 
@@ -141,6 +142,10 @@ class _ElementwiseCriterion(Criterion):
     def _scale(self, output: np.ndarray) -> float:
         """The factor every per-element gradient is multiplied by (``1/n`` for mean)."""
         return 1.0 / output.size if self.reduction == "mean" and output.size else 1.0
+
+    def mean_count(self, output, target) -> float:
+        """The number of elements."""
+        return float(np.size(output))
 
 
 class _Weighted:
@@ -233,6 +238,11 @@ class _ClassCriterion(_Weighted, Criterion):
         if self.reduction == "none":
             return losses.reshape(shape)
         return float(np.add.reduce(losses, dtype=np.float64)) / self._denominator(targets)
+
+    def mean_count(self, output, target) -> float:
+        """``sum_i w[t_i]``: the summed weights of the targets not ignored (their number without weights)."""
+        targets = self._target_weights(np.asarray(target), output.dtype)
+        return float(len(targets.t)) if targets.w is None else float(np.sum(targets.w, dtype=np.float64))
 
     def extra_repr(self) -> str:
         return _join(self._weights_repr(), super().extra_repr(),
@@ -466,6 +476,10 @@ class MultiMarginCriterion(_ClassCriterion):
     def _count(self, output) -> float:
         return float(output.shape[0]) if self.reduction == "mean" and output.shape[0] else 1.0
 
+    def mean_count(self, output, target) -> float:
+        """The number of samples, also with weights (as in Torch)."""
+        return float(output.shape[0])
+
     def update_output(self, output, target):
         z, w, _, _ = self._hinge(output, target)
         losses = (z if self.p == 1 else z * z).sum(axis=1) * w
@@ -510,7 +524,7 @@ class BCECriterion(_Weighted, _ElementwiseCriterion):
         target = _like_output(name, output, target)
         for what, a in (("output", output), ("target", target)):
             if a.size and (a.min() < 0 or a.max() > 1):
-                raise ValueError(f"{name} expected {what} probabilities in [0, 1], got values in "
+                raise ArrayError(f"{name} expected {what} probabilities in [0, 1], got values in "
                                  f"[{float(a.min()):g}, {float(a.max()):g}]"
                                  + ("; use BCEWithLogitsCriterion on raw scores" if what == "output" else ""))
         return target, _broadcast_to(name, "weights", self.weights, output)

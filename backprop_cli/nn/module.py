@@ -7,12 +7,19 @@ A module maps ``input -> output``. Backpropagation through it is two separate qu
 * ``acc_grad_parameters(input, grad_output, scale)``: *add* ``scale * dLoss/dParameter`` into the
   gradient arrays (Torch7 ``accGradParameters``); calling it twice doubles the gradients.
 
-``backward`` is the two in sequence. New weights only come from ``update_parameters(lr)`` or an
+``backward`` is the two in sequence. ``input`` is the array last given to ``forward``, unchanged
+since; weights and ``grad_output`` are read as they are at the call (a layer may keep from forward
+only what depends on the input alone). New weights only come from ``update_parameters(lr)`` or an
 optimizer in :mod:`backprop_cli.optim`, which reads the parallel lists given by ``parameters()``.
 
 A layer without parameters overrides ``update_output`` and ``update_grad_input`` and nothing more;
 a layer with parameters registers them with ``add_parameter`` and also overrides
-``acc_grad_parameters``.
+``acc_grad_parameters``. That method may take a keyword ``overwrite``: with ``overwrite=True`` it
+*sets* the gradients to what ``zero_grad_parameters()`` followed by an accumulating call would leave
+(Linear writes its product straight into place); for a layer whose method does not take it, the
+caller zeroes the gradients first (:func:`acc_grad_parameters`). The engine's step is
+``model.acc_grad_parameters(x, dl_do, overwrite=True)``: containers walk their children once, and
+skip dLoss/dx of the data, which nobody reads.
 """
 
 from __future__ import annotations
@@ -21,11 +28,11 @@ import inspect
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
+from functools import lru_cache
 
 import numpy as np
 
-from ..errors import CheckedArguments
-from ..errors import shape_str  # noqa: F401  (re-exported: every layer's messages use it)
+from ..errors import ArrayError, CheckedArguments, DTypeError, ShapeError, shape_str  # noqa: F401  (re-exported for the layers)
 from .functional import sigmoid, softmax
 
 DEFAULT_DTYPE = np.float32
@@ -45,10 +52,6 @@ def pytorch_name(cls: type) -> type:
     return cls
 
 
-class ShapeError(ValueError):
-    """An array reached a module with a shape (or rank) it cannot take."""
-
-
 def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.ndarray:
     """Check that ``x`` is a floating array of the given rank; ``expected`` reads like ``(N, 784)``."""
     if not isinstance(x, np.ndarray):
@@ -57,7 +60,7 @@ def check_array(name: str, x, ndim: int | tuple[int, ...], expected: str) -> np.
     if x.ndim not in ranks:
         raise ShapeError(f"{name} expected input {expected}, got {shape_str(x.shape)}")
     if x.dtype.kind != "f":                 # np.issubdtype(x.dtype, np.floating), without its cost per call
-        raise TypeError(f"{name} expected a floating-point input {expected}, got dtype {x.dtype}")
+        raise DTypeError(f"{name} expected a floating-point input {expected}, got dtype {x.dtype}")
     return x
 
 
@@ -77,6 +80,9 @@ class Module(metaclass=CheckedArguments):
     grad_input: np.ndarray | None
     #: False for a module whose input has no derivative (Embedding's indices): its ``grad_input`` is zeros.
     differentiable_input = True
+    #: True for a layer whose ``rng`` draws noise at every forward (Dropout), not its initial weights:
+    #: a config build gives it the seed's noise stream instead of the initialisation stream.
+    draws_noise = False
 
     def __init__(self) -> None:
         self.training = True
@@ -103,28 +109,22 @@ class Module(metaclass=CheckedArguments):
         if self.output is not None and getattr(grad_output, "shape", None) != self.output.shape:
             raise ShapeError(f"{type(self).__name__} expected grad_output {shape_str(self.output.shape)}, "
                              f"got {shape_str(np.shape(grad_output))}")
-        self.grad_input = self.update_grad_input(input, grad_output)
-        self.acc_grad_parameters(input, grad_output, scale)
-        return self.grad_input
+        return self._backprop(input, grad_output, scale)
 
-    def backward_parameters(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0, *,
-                            accumulate: bool = True) -> None:
-        """``backward`` for an input that needs no gradient (the data): every parameter gradient ends
-        as ``backward`` would leave it, and the work that only serves dLoss/dInput is skipped.
+    def _backprop(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0, *,
+                  grad_input: bool = True, parameters: bool = True, overwrite: bool = False) -> np.ndarray | None:
+        """The one step of a backward walk through this module, kept in ``self.grad_input`` and returned:
+        ``update_grad_input`` (when ``grad_input``; else None), then ``acc_grad_parameters`` (when
+        ``parameters``; setting the gradients when ``overwrite``). ``backward`` is both halves.
 
-        ``accumulate=False`` *sets* the gradients instead, as ``zero_grad_parameters()`` followed by an
-        accumulating call would (a layer may then write its gradient outright instead of zeroing it
-        and adding to it). A leaf module runs ``acc_grad_parameters`` alone, which by the contract
-        needs only ``input`` and ``grad_output``, and leaves ``grad_input`` None; a container runs its
-        full ``backward`` unless it overrides this (Sequential and Residual do). The engine calls this.
+        Containers walk their children here, once, whatever the flags; a layer may override it to
+        share work between the halves, and must then give what the two give.
         """
-        if not accumulate:
-            self.zero_grad_parameters()
-        if self.children():
-            self.backward(input, grad_output, scale)
-            return
-        self.grad_input = None
-        self.acc_grad_parameters(input, grad_output, scale)
+        result = self.update_grad_input(input, grad_output) if grad_input else None
+        if parameters:
+            acc_grad_parameters(self, input, grad_output, scale, overwrite=overwrite)
+        self.grad_input = result
+        return result
 
     @abstractmethod
     def update_output(self, input: np.ndarray) -> np.ndarray:
@@ -135,7 +135,21 @@ class Module(metaclass=CheckedArguments):
         """Return dLoss/dInput from dLoss/dOutput (Torch7 ``updateGradInput``)."""
 
     def acc_grad_parameters(self, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0) -> None:
-        """Add ``scale * dLoss/dParameter`` into each gradient (Torch7 ``accGradParameters``)."""
+        """Add ``scale * dLoss/dParameter`` into each gradient (Torch7 ``accGradParameters``).
+
+        A layer may add a keyword ``overwrite=False`` (see the module docstring)."""
+
+    def clear_state(self) -> Module:
+        """Drop what forward and backward keep between calls (Torch7 ``clearState``): outputs,
+        ``grad_input``, cached inputs and scratch arrays, in this module and every descendant.
+        Parameters, their gradients and buffers stay. Returns ``self``."""
+        for m in self.modules():
+            m.output = m.grad_input = None
+            m._clear()
+        return self
+
+    def _clear(self) -> None:
+        """Hook for :meth:`clear_state`: a layer drops its own caches here."""
 
     # ----------------------------------------------------------------- parameters
     def add_parameter(self, name: str, value: np.ndarray) -> np.ndarray:
@@ -184,23 +198,31 @@ class Module(metaclass=CheckedArguments):
         return []
 
     def modules(self) -> Iterator[Module]:
-        """This module, then every descendant, depth first."""
+        """This module, then every descendant, depth first; a module used twice comes once."""
+        return _once(self._uses(), lambda m: m)
+
+    def _uses(self) -> Iterator[Module]:
+        """Every place a module sits in the tree, depth first: a shared module once per use."""
         yield self
         for child in self.children():
-            yield from child.modules()
+            yield from child._uses()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        """``(dotted name, parameter, gradient)`` for every parameter, e.g. ``("0.weight", W, dW)``."""
-        for name, value in self._params.items():
-            yield prefix + name, value, self._grads[name]
-        for i, child in enumerate(self.children()):
-            yield from child.named_parameters(f"{prefix}{i}.")
+        """``(dotted name, parameter, gradient)`` for every parameter, e.g. ``("0.weight", W, dW)``.
+        A parameter shared by several uses comes once, under the name of its first use (as in PyTorch)."""
+        return _once(self._named("_params", prefix), lambda entry: entry[1])
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        for name, value in self._buffers.items():
-            yield prefix + name, value
+        """``(dotted name, buffer)`` for every buffer, each once (like parameters)."""
+        return ((name, b) for name, b, _ in _once(self._named("_buffers", prefix), lambda entry: entry[1]))
+
+    def _named(self, table: str, prefix: str) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Every entry of ``table`` (``_params`` with its gradient, or ``_buffers``) down the tree, repeats included."""
+        grads = self._grads if table == "_params" else {}
+        for name, value in getattr(self, table).items():
+            yield prefix + name, value, grads.get(name)
         for i, child in enumerate(self.children()):
-            yield from child.named_buffers(f"{prefix}{i}.")
+            yield from child._named(table, f"{prefix}{i}.")
 
     def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Two parallel lists, ``(params, grads)`` (Torch7 ``parameters()``); optimizers consume them."""
@@ -228,7 +250,7 @@ class Module(metaclass=CheckedArguments):
     def probe(self, input_shape: tuple[int, ...]) -> Module:
         """A copy of this module, in evaluation mode, after a forward of a zeros batch of 2 shaped
         ``(2, *input_shape)``: every layer's ``output`` tells its shape."""
-        copy = deepcopy(self).evaluate()
+        copy = deepcopy(self).clear_state().evaluate()
         copy.forward(np.zeros((2, *input_shape), dtype=self.dtype or DEFAULT_DTYPE))
         return copy
 
@@ -244,20 +266,20 @@ class Module(metaclass=CheckedArguments):
         return self.train(False)
 
     def to(self, dtype) -> Module:
-        """Convert parameters, gradients and buffers to ``dtype`` (e.g. float64 for gradcheck).
+        """Convert parameters, gradients and buffers to ``dtype`` (e.g. float64 for gradcheck); what
+        forward kept is dropped (:meth:`clear_state`).
 
         Arrays are replaced, so build optimizers after calling this.
         """
         dtype = np.dtype(dtype)
+        converted: dict[int, np.ndarray] = {}             # an array shared by two modules stays shared
         for m in self.modules():
             for table in (m._params, m._grads, m._buffers):
                 for name, value in table.items():
-                    table[name] = value.astype(dtype)
-            m._convert_extra(dtype)
-        return self
-
-    def _convert_extra(self, dtype: np.dtype) -> None:
-        """Hook for attributes outside the three tables that must follow ``to(dtype)``."""
+                    if id(value) not in converted:
+                        converted[id(value)] = value.astype(dtype)
+                    table[name] = converted[id(value)]
+        return self.clear_state()
 
     @property
     def dtype(self) -> np.dtype | None:
@@ -305,6 +327,33 @@ class Module(metaclass=CheckedArguments):
             return repr(self)
         inner = (c.one_line() if c.children() else type(c).__name__ for c in self.children())
         return f"{type(self).__name__}({', '.join(inner)})"
+
+
+def _once(items, key) -> Iterator:
+    """``items`` without the repeats: each whose ``key`` (an object) came before is left out."""
+    seen: set[int] = set()
+    for item in items:
+        if id(key(item)) not in seen:
+            seen.add(id(key(item)))
+            yield item
+
+
+def acc_grad_parameters(module: Module, input: np.ndarray, grad_output: np.ndarray, scale: float = 1.0, *,
+                        overwrite: bool = False) -> None:
+    """``module.acc_grad_parameters(input, grad_output, scale)``; with ``overwrite`` the gradients are
+    set instead, by the module itself when its method takes ``overwrite``, else by zeroing them first."""
+    if not overwrite:
+        module.acc_grad_parameters(input, grad_output, scale)
+    elif _takes_overwrite(type(module)):
+        module.acc_grad_parameters(input, grad_output, scale, overwrite=True)
+    else:
+        module.zero_grad_parameters()
+        module.acc_grad_parameters(input, grad_output, scale)
+
+
+@lru_cache(maxsize=None)
+def _takes_overwrite(cls: type) -> bool:
+    return "overwrite" in inspect.signature(cls.acc_grad_parameters).parameters
 
 
 class Criterion(metaclass=CheckedArguments):
@@ -356,6 +405,13 @@ class Criterion(metaclass=CheckedArguments):
     @abstractmethod
     def update_output(self, output: np.ndarray, target: np.ndarray) -> float:
         """Return the loss."""
+
+    def mean_count(self, output: np.ndarray, target: np.ndarray) -> float:
+        """What ``reduction="mean"`` divides this batch's summed loss by: the batch's weight in a mean
+        over several batches, whose loss is ``sum(loss_b * count_b) / sum(count_b)``. The number of
+        samples here; each subclass that divides by another count (elements, summed class weights,
+        targets not ignored) returns that one, 0 when nothing counts."""
+        return float(output.shape[0])
 
     @abstractmethod
     def update_grad_input(self, output: np.ndarray, target: np.ndarray) -> np.ndarray:

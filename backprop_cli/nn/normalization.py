@@ -38,6 +38,8 @@ class Dropout(Module):
     Example: ``Sequential(Linear(784, 256), ReLU(), Dropout(0.5, rng=0), Linear(256, 10))``.
     """
 
+    draws_noise = True
+
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng=None) -> None:
         super().__init__()
         if not 0 <= p <= 1:
@@ -73,6 +75,9 @@ class Dropout(Module):
                              f"{shape_str(() if self.mask is None else self.mask.shape)}, "
                              f"got {shape_str(grad_output.shape)}")
         return self._apply(grad_output)
+
+    def _clear(self):
+        self.mask = None
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -119,6 +124,9 @@ class BatchNormalization(Module):
         self._invstd: np.ndarray | None = None
         self._batch_stats = False
 
+    def _clear(self):
+        self._xhat = self._invstd = None
+
     def _expected(self, ndim: int) -> str:
         """``(N, C)`` or ``(N, C, L)``, the one matching the input's rank when it has either."""
         c = self.num_features
@@ -148,7 +156,7 @@ class BatchNormalization(Module):
         if self._batch_stats:
             count = input.size // input.shape[1]
             if count < 2 and self.training:
-                raise ValueError(f"{type(self).__name__} needs more than 1 value per feature in training, "
+                raise ShapeError(f"{type(self).__name__} needs more than 1 value per feature in training, "
                                  f"got input {shape_str(input.shape)}")
             mean = input.mean(axis=axes)
             centred = input - self._per_feature(mean, input.ndim)
@@ -254,6 +262,9 @@ class LayerNorm(Module):
                 self.add_parameter("bias", np.zeros(self.normalized_shape, dtype=dtype))
         self._xhat: np.ndarray | None = None
         self._invstd: np.ndarray | None = None
+
+    def _clear(self):
+        self._xhat = self._invstd = None
 
     def _axes(self, input) -> tuple[int, ...]:
         check_array("LayerNorm", input, ANY_RANK, f"(N, *, {', '.join(map(str, self.normalized_shape))})")

@@ -57,6 +57,10 @@ class _Pooling(Module):
             raise ValueError(f"{name} padding must be at most half the kernel size, got "
                              f"padding={show_sizes(self.padding)} for kernel_size={show_sizes(self.kernel_size)}")
         self._input: np.ndarray | None = None
+        self._winners: list | None = None
+
+    def _clear(self):
+        self._input, self._winners = None, None
 
     def extra_repr(self):
         text = f"kernel_size={show_sizes(self.kernel_size)}"
