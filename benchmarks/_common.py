@@ -224,7 +224,7 @@ def torch_contender(torch, make_model, weights, x, y, *, batch: int, lr: float, 
         X, Y = torch.from_numpy(x), torch.from_numpy(y)
 
         def run():
-            perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+            perm = torch.from_numpy(shuffle_order(seed, len(x)))
             total = 0.0
             for start in range(0, len(x), batch):
                 idx = perm[start:start + batch]
@@ -286,6 +286,12 @@ def load_note() -> str:
 
 
 # --------------------------------------------------------------------------- data
+def shuffle_order(seed: int, n: int) -> np.ndarray:
+    """The first epoch's sample order of backprop's trainer for ``seed`` (its shuffling stream)."""
+    from backprop_cli.nn.init import random_streams
+    return random_streams(seed).shuffle.permutation(n)
+
+
 def synthetic_classes(n: int, shape: tuple[int, ...], classes: int = 10, seed: int = 0):
     """Float32 inputs ``(n, *shape)`` in [0, 1) and random int64 labels in ``[0, classes)``."""
     rng = np.random.default_rng(seed)

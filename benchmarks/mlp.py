@@ -24,8 +24,8 @@ import resource
 import sys
 
 from _common import (Row, backprop_contender, backprop_trainer, blas_threads, import_torch, initial_weights,
-                     interleaved, load_note, machine_header, median, parser, print_table, ratio_row, spread,
-                     synthetic_classes, torch_contender, weight_drift)
+                     interleaved, load_note, machine_header, median, parser, print_table, ratio_row, shuffle_order,
+                     spread, synthetic_classes, torch_contender, weight_drift)
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def bare_numpy_epoch(x, y, params, velocity, *, batch_size=BATCH, lr=LR, momentu
     """One epoch of the same math by hand; returns the mean loss. ``params`` are updated in place."""
     W1, b1, W2, b2, W3, b3 = params
     n = len(x)
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = shuffle_order(seed, n)
     total = 0.0
     for start in range(0, n, batch_size):
         idx = perm[start:start + batch_size]

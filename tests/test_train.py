@@ -268,8 +268,9 @@ def test_without_validation_data_the_training_loss_is_monitored():
     x, y = blobs()
     trainer = make()
     trainer.early_stopping = EarlyStopping(patience=100)
-    trainer.fit(x, y, epochs=3)
-    assert (trainer.monitor, trainer.mode) == ("train_loss", "min") and trainer.best_epoch is not None
+    history = trainer.fit(x, y, epochs=3)
+    assert trainer.monitored == ("train_loss", "min") and trainer.monitor == "val_loss"
+    assert trainer.best_metric == min(r["train_loss"] for r in history)
 
 
 def test_output_shape_leaves_the_model_as_it_was():
@@ -285,3 +286,29 @@ def test_a_criterion_without_reduction_cannot_train():
     model = nn.Sequential(nn.Linear(2, 2, rng=0))
     with pytest.raises(ValueError, match=r"CrossEntropyLoss\(reduction='none'\) gives one loss per sample"):
         Trainer(model, nn.CrossEntropyLoss(reduction="none"), SGD(model, lr=0.1))
+
+
+def test_one_seed_gives_independent_streams_for_split_init_shuffle_and_dropout(tmp_path):
+    """Drawing more initial weights (a wider layer) changes neither the Dropout masks nor the
+    validation split nor the sample order; and no two streams give the same numbers."""
+    from backprop_cli.config.schema import load_config
+    from backprop_cli.engine.experiment import build, load_data, make_trainer
+    from backprop_cli.nn.init import random_streams
+
+    firsts = [g.integers(0, 2**32, 4).tolist() for g in random_streams(5)]
+    assert len({tuple(f) for f in firsts}) == 4
+    x, y = blobs(60)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    seen = []
+    for width in (4, 40):
+        (tmp_path / "c.yaml").write_text(
+            f"seed: 5\ndata: {{train: d.npz, validation_split: 0.2}}\n"
+            f"model: [{{Linear: {width}}}, Tanh, {{Dropout: 0.5}}, {{Linear: 3}}]\n"
+            "criterion: CrossEntropyLoss\noptimizer: {name: sgd, lr: 0.1}\n")
+        config = load_config(tmp_path / "c.yaml")
+        data = load_data(config)
+        model, criterion = build(config, data.input_shape)
+        mask = model[2].rng.random(8).tolist()
+        order = make_trainer(config, model, criterion).rng.permutation(10).tolist()
+        seen.append((data.val.x.tolist(), mask, order))
+    assert seen[0] == seen[1]

@@ -20,6 +20,7 @@ from ..data.dataset import listing
 from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn.container import Sequential
+from ..nn.init import random_streams
 from ..nn.module import Criterion
 from .metrics import PER_CLASS
 from .trainer import Callback, EarlyStopping, Trainer, evaluation_mode, measure
@@ -51,36 +52,40 @@ def read_split(config: Config, which: str, task: str, classes: list[str] | None)
     if path is None:
         return None
     return load_dataset(path, labels=getattr(d, f"{which}_labels"), format=d.format, task=task,
-                        label_column=d.label_column, header=d.header, classes=classes)
+                        label_column=d.label_column, header=d.header, classes=classes,
+                        dtype=config.training.dtype)
 
 
 def load_data(config: Config, *, splits=("train", "validation", "test")) -> Data:
-    """Read the datasets, split off validation if asked, fit the normaliser on training data only."""
+    """Read the datasets (in ``training.dtype``), split off validation if asked, fit the normaliser on
+    training data only."""
     task = config.data.task
     train = read_split(config, "train", task, None)
     classes = train.classes
     val = read_split(config, "validation", task, classes) if "validation" in splits else None
     if val is None and config.data.validation_split > 0 and "validation" in splits:
         try:
-            train, val = train_val_split(train, config.data.validation_split, np.random.default_rng(config.seed))
+            train, val = train_val_split(train, config.data.validation_split, random_streams(config.seed).split)
         except ValueError as err:                 # a fraction that leaves no sample on one side
             raise config.error("data.validation_split", f"{err} (of {train.source})") from None
     test = read_split(config, "test", task, classes) if "test" in splits else None
-    normalizer = Normalizer(config.data.normalize, scale=config.data.scale)
+    normalizer = Normalizer(config.data.normalize, scale=config.data.scale, dtype=config.training.dtype)
     normalizer.fit(train.x)
-    dtype = np.dtype(config.training.dtype)
+    for ds in (val, test):
+        if ds is not None and ds.x.shape[1:] != train.x.shape[1:]:
+            raise DataError(f"samples of shape {tuple(ds.x.shape[1:])}, but the training data's are "
+                            f"{tuple(train.x.shape[1:])}", file=ds.source)
     for ds in (train, val, test):
         if ds is not None:
-            ds.x = normalizer.apply(ds.x).astype(dtype, copy=False)
-            if task != "classification":
-                ds.y = ds.y.astype(dtype, copy=False)
+            ds.x = normalizer.apply(ds.x)
     return Data(train, val, test, normalizer, task)
 
 
 def build(config: Config, input_shape: tuple[int, ...]):
-    """Model and criterion for ``config`` (weights drawn from ``config.seed``)."""
+    """Model and criterion for ``config`` (weights and Dropout noise from their streams of ``config.seed``)."""
     dtype = np.dtype(config.training.dtype)
-    model = build_model(config, input_shape, np.random.default_rng(config.seed), dtype)
+    streams = random_streams(config.seed)
+    model = build_model(config, input_shape, streams.init, dtype, noise=streams.noise)
     return model, build_criterion(config, dtype)
 
 
@@ -94,11 +99,14 @@ def prepare(path: str | Path, overrides=()) -> tuple[Config, Data, Sequential, C
 
 def summarize(path: str | Path, overrides=()) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
     """The config's model as rows ``(index, layer, per-sample output shape, parameters)``, the input
-    first, and the total parameter count."""
+    first, and the total parameter count. A layer used again reads ``... (shared with 2)``, with no
+    parameters of its own."""
     _, data, model, _ = prepare(path, overrides)
-    rows = [("", "input", data.input_shape, 0)]
-    rows += [(str(i), layer.one_line(), shape, layer.num_parameters())
-             for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape)))]
+    rows, first = [("", "input", data.input_shape, 0)], {}
+    for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape))):
+        j = first.setdefault(id(layer), i)
+        rows.append((str(i), layer.one_line() + (f" (shared with {j})" if j != i else ""), shape,
+                     layer.num_parameters() if j == i else 0))
     return rows, model.num_parameters()
 
 
@@ -154,7 +162,9 @@ def run_meta(config: Config, data: Data, environment: dict | None = None) -> dic
 
 
 def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
-    """Write ``trainer``'s whole state with :func:`run_meta` and the normaliser (atomically)."""
+    """Write ``trainer``'s whole state with :func:`run_meta` and the normaliser (atomically). The
+    model's caches (``clear_state``) go first: nothing of the last batch is kept past a checkpoint."""
+    trainer.model.clear_state()
     meta, arrays = trainer.state_dict()
     meta.update(run_meta(config, data, environment))
     arrays.update({f"norm.{k}": v for k, v in data.normalizer.state_dict().items()})
@@ -242,7 +252,8 @@ def read_eval_data(restored: Restored, path: str | Path | None = None, labels: s
             raise DataError("the checkpoint's config has no data.test; pass --data FILE", file=restored.checkpoint.path)
         return dataset
     return load_dataset(path, labels=labels, format=_format_of(path, cfg), task=restored.task,
-                        label_column=cfg.data.label_column, header=cfg.data.header, classes=restored.classes)
+                        label_column=cfg.data.label_column, header=cfg.data.header, classes=restored.classes,
+                        dtype=cfg.training.dtype)
 
 
 def _format_of(path: str | Path, config: Config) -> str:
@@ -258,13 +269,15 @@ def read_features(restored: Restored, path: str | Path) -> np.ndarray:
     or an ``.npz`` with ``x``."""
     cfg = restored.config
     fmt = _format_of(path, cfg)
+    dtype = cfg.training.dtype
     if fmt == "idx":
-        return idx_images(path)
+        return idx_images(path, dtype)
     if fmt == "npz":
-        return npz_features(path)
+        return npz_features(path, dtype)
     features, width = int(np.prod(restored.input_shape)), _csv_width(path)
     if width == features:
-        return load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header).x
+        return load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header,
+                            dtype=dtype).x
     if width == features + 1:
         return read_eval_data(restored, path).x
     raise DataError(f"{width} columns, but the model takes {features} features (and optionally the label column)",

@@ -13,9 +13,14 @@ One step, with the Torch7 names::
     model.backward(x, dl_do)                           -- dLoss/dInput, and dLoss/dW accumulated
     optimizer.step()                                   -- W <- W - lr * (a function of dLoss/dW)
 
-The engine runs the middle two as one call, ``model.backward_parameters(x, dl_do, accumulate=False)``:
+The engine runs the middle two as one call, ``model.acc_grad_parameters(x, dl_do, overwrite=True)``:
 the same parameter gradients, without the one gradient nobody reads, dLoss/dx of the data (PyTorch
 skips it too: inputs do not require grad), and written outright where a layer can (no zeroing pass).
+
+The losses it reports are means over the samples seen, weighted as the criterion weighs them: with
+class weights or ``ignore_index`` a batch counts by its summed weights (``Criterion.mean_count``),
+so the epoch and validation losses equal the loss of the whole set at once, whatever the batch size.
+Shuffling draws from its own stream of the seed (:func:`~backprop_cli.nn.init.random_streams`).
 
 :meth:`Trainer.fit` is only that loop; what is not the loop sits beside it: :class:`Position` (an
 epoch's sample order, running totals and time, saved when a run stops mid-epoch), :class:`Best` (the
@@ -35,7 +40,8 @@ import numpy as np
 
 from ..errors import TrainingError
 from ..nn.container import first_non_finite
-from ..nn.module import Criterion, Module
+from ..nn.init import random_streams
+from ..nn.module import Criterion, Module, acc_grad_parameters
 from ..optim.clip import clip_grad_norm, clip_grad_value
 from .metrics import Metrics, Report
 
@@ -62,23 +68,30 @@ class Interrupted(Exception):
 
 @dataclass
 class Position:
-    """An epoch under way: its sample order, the next batch, and its running totals (loss summed over
-    samples, samples seen, seconds). A checkpoint written mid-epoch stores it, so the epoch resumes."""
+    """An epoch under way: its sample order, the next batch, and its running totals (the loss summed
+    as :func:`loss_sum_and_weight` gives it and the weight it is a mean over, samples seen, seconds). A checkpoint
+    written mid-epoch stores it, so the epoch resumes."""
 
     perm: np.ndarray
     batch: int
     loss_sum: float = 0.0
     seen: int = 0
     seconds: float = 0.0
+    weight: float | None = None          # None in checkpoints from before it was kept: then ``seen``
 
-    def add(self, loss_sum: float, samples: int) -> None:
+    def __post_init__(self) -> None:
+        if self.weight is None:
+            self.weight = float(self.seen)
+
+    def add(self, loss_sum: float, weight: float, samples: int) -> None:
         self.loss_sum += loss_sum
+        self.weight += weight
         self.seen += samples
         self.batch += 1
 
     @property
     def running_loss(self) -> float:
-        return self.loss_sum / self.seen
+        return self.loss_sum / self.weight if self.weight else 0.0
 
 
 @dataclass
@@ -104,21 +117,23 @@ def evaluation_mode(model: Module):
 
 def measure(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
             batch_size: int = 256) -> tuple[float, Report]:
-    """One pass of ``model`` over ``(x, y)`` in evaluation mode: the loss per sample and the
-    :class:`~backprop_cli.engine.metrics.Report` of every metric. The model's modes are restored."""
-    n, loss_sum, metrics = len(x), 0.0, Metrics(criterion)
+    """One pass of ``model`` over ``(x, y)`` in evaluation mode: the loss (the criterion's on all of
+    ``(x, y)`` at once, whatever ``batch_size``) and the :class:`~backprop_cli.engine.metrics.Report`
+    of every metric. The model's modes are restored."""
+    n, loss_sum, weight, metrics = len(x), 0.0, 0.0, Metrics(criterion)
     with evaluation_mode(model):
         for start in range(0, n, batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             out = model.forward(xb)
-            loss_sum += _sample_sum(criterion, criterion.forward(out, yb), len(xb))
+            total, count = loss_sum_and_weight(criterion, criterion.forward(out, yb), out, yb)
+            loss_sum, weight = loss_sum + total, weight + count
             metrics.add(out, yb)
-    return loss_sum / n, metrics.report()
+    return loss_sum / weight if weight else 0.0, metrics.report()
 
 
 def evaluate(model: Module, criterion: Criterion, x: np.ndarray, y: np.ndarray, *,
              batch_size: int = 256) -> dict[str, float | None]:
-    """Loss per sample and every metric of ``model`` on ``(x, y)`` (:mod:`~backprop_cli.engine.metrics`),
+    """The loss and every metric of ``model`` on ``(x, y)`` (:mod:`~backprop_cli.engine.metrics`),
     flat: ``{"loss", "accuracy", "f1_macro", ..., "recall_0", ...}`` or ``{"loss", "mse", "mae", "rmse", "r2"}``."""
     loss, report = measure(model, criterion, x, y, batch_size=batch_size)
     return {"loss": loss, **report.flat()}
@@ -134,9 +149,14 @@ def _all_finite(flat_arrays: list[np.ndarray]) -> bool:
     return math.isfinite(total) or all(bool(np.isfinite(f).all()) for f in flat_arrays)
 
 
-def _sample_sum(criterion: Criterion, loss: float, batch: int) -> float:
-    """Turn a batch's loss into a sum over its samples, whatever the reduction."""
-    return loss * batch if criterion.reduction == "mean" else loss
+def loss_sum_and_weight(criterion: Criterion, loss: float, output: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """A batch's ``loss`` as ``(summed loss, weight)``; over several batches ``sum / weight`` is the
+    loss of all of them at once. For ``mean`` the weight is what the criterion divided by (the summed
+    class weights, the targets not ignored, the elements); a ``sum`` loss is reported per sample."""
+    if criterion.reduction == "mean":
+        count = criterion.mean_count(output, target)
+        return loss * count, count
+    return loss, float(len(output))
 
 
 @dataclass
@@ -220,7 +240,7 @@ class Trainer:
         if getattr(self.criterion, "reduction", "mean") == "none":
             raise ValueError(f"{type(self.criterion).__name__}(reduction='none') gives one loss per sample; "
                              "training needs one number: use 'mean' or 'sum'")
-        self.rng = np.random.default_rng(self.seed)
+        self.rng = random_streams(self.seed).shuffle
         self.epoch = 0                   # epochs completed
         self.step = 0                    # optimizer steps taken
         self.history: list[dict] = []
@@ -230,6 +250,7 @@ class Trainer:
         self.last_grad_norm: float | None = None
         self.running_loss: float | None = None     # the epoch's loss per sample so far
         self._resume: Position | None = None      # where an interrupted epoch goes on
+        self._watching: tuple[str, str] | None = None   # (metric, mode) this fit monitors
 
     @property
     def best_epoch(self) -> int | None:
@@ -238,6 +259,12 @@ class Trainer:
     @property
     def best_metric(self) -> float | None:
         return self.best.metric
+
+    @property
+    def monitored(self) -> tuple[str, str] | None:
+        """``(metric, mode)`` the last ``fit`` monitored: ``monitor`` and ``mode``, or ``("train_loss",
+        "min")`` when it had no validation data for a ``val_*`` monitor; None before any fit."""
+        return self._watching
 
     @property
     def mid_epoch(self) -> bool:
@@ -253,7 +280,8 @@ class Trainer:
             y_val: np.ndarray | None = None, *, epochs: int) -> list[dict]:
         """Train until ``epochs`` epochs are complete (counting those already done) or early stopping.
 
-        Without validation data a ``val_*`` monitor falls back to ``train_loss`` (mode min). When early
+        Without validation data a ``val_*`` monitor falls back to ``train_loss`` (mode min) for this
+        call (``self.monitor`` stays; a later call with validation data monitors it). When early
         stopping ends the run, the model is given the best weights (after ``on_train_end``, which sees
         the final state); the optimizer keeps its last state.
 
@@ -265,8 +293,10 @@ class Trainer:
         if len(x) == 0:
             raise ValueError("no training samples")
         validate = x_val is not None and len(x_val) > 0
-        if not validate and self.monitor.startswith("val_"):
-            self.monitor, self.mode = "train_loss", "min"
+        watch = ("train_loss", "min") if not validate and self.monitor.startswith("val_") else (self.monitor, self.mode)
+        if self._watching not in (None, watch):       # another metric than the last fit's: another best
+            self.best = Best()
+        self._watching = watch
         self.stop_reason = None
         self._emit("on_train_begin")
         while self.epoch < epochs and self.stop_reason is None:
@@ -293,8 +323,8 @@ class Trainer:
         pos = self._resume or Position(self.rng.permutation(n) if self.shuffle else np.arange(n), batch=0)
         self._resume = None
         if len(pos.perm) != n or not 0 <= pos.batch < batches:
-            raise ValueError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
-                             f"but the data has {n} samples in {batches} batches")
+            raise TrainingError(f"the interrupted epoch was over {len(pos.perm)} samples (next batch {pos.batch}), "
+                                f"but the data has {n} samples in {batches} batches", where="resume")
         lr = self.schedule.apply(self.optimizer, self.epoch) if self.schedule is not None else self.optimizer.lr
         self._emit("on_epoch_begin", self.epoch, batches)
         self.model.train()
@@ -303,8 +333,9 @@ class Trainer:
         started, before = time.perf_counter(), pos.seconds
         while pos.batch < batches:
             b, idx = pos.batch, pos.perm[pos.batch * bs:(pos.batch + 1) * bs]
-            loss = self._train_step(x[idx], y[idx], b, grads, flat_grads)
-            pos.add(_sample_sum(self.criterion, loss, len(idx)), len(idx))
+            yb = y[idx]
+            loss, output = self._train_step(x[idx], yb, b, grads, flat_grads)
+            pos.add(*loss_sum_and_weight(self.criterion, loss, output, yb), len(idx))
             self.running_loss = pos.running_loss
             self._emit("on_batch_end", b, loss, len(idx))
             if self.stop_requested and pos.batch < batches:
@@ -316,29 +347,30 @@ class Trainer:
                 "samples_per_sec": pos.seen / seconds if seconds > 0 else float("inf")}
 
     def _train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int, grads: list[np.ndarray],
-                    flat_grads: list[np.ndarray]) -> float:
-        """forward, criterion, backward, clip, step; returns the batch's loss."""
+                    flat_grads: list[np.ndarray]) -> tuple[float, np.ndarray]:
+        """forward, criterion, backward, clip, step; returns the batch's loss and the model's output."""
         output = self.model.forward(xb)
         loss = self.criterion.forward(output, yb)
         if not math.isfinite(loss):
             raise non_finite_error(self.model, "loss", self.epoch, batch)
         grad_output = self.criterion.backward(output, yb)
-        self.model.backward_parameters(xb, grad_output, accumulate=False)   # zero_grad_parameters + backward
+        acc_grad_parameters(self.model, xb, grad_output, overwrite=True)   # zero_grad_parameters + backward
         finite, self.last_grad_norm = clip_and_check(grads, flat_grads, self.clip_norm, self.clip_value)
         if not finite:
             raise non_finite_error(self.model, "gradient", self.epoch, batch)
         self.optimizer.step()
         self.step += 1
-        return loss
+        return loss, output
 
     def _after_epoch(self, record: dict) -> None:
         """The schedule and the best-epoch record see the monitored metric; early stopping may end the run."""
-        value = record.get(self.monitor)
+        monitor, mode = self._watching
+        value = record.get(monitor)
         if value is None:
             return
         if self.schedule is not None:
             self.schedule.observe(self.epoch - 1, value)
-        record["best"], stop = self.best.update(value, self.epoch, self.model, self.mode, self.early_stopping)
+        record["best"], stop = self.best.update(value, self.epoch, self.model, mode, self.early_stopping)
         if stop:
             self.stop_reason = "early stopping"
 
@@ -348,7 +380,7 @@ class Trainer:
         meta = {
             "epoch": self.epoch, "step": self.step, "history": self.history, "stop_reason": self.stop_reason,
             "best_metric": self.best.metric, "best_epoch": self.best.epoch, "bad_epochs": self.best.bad_epochs,
-            "monitor": self.monitor, "mode": self.mode,      # what chose the best epoch (and best.npz)
+            **dict(zip(("monitor", "mode"), self._watching or (self.monitor, self.mode))),   # what chose the best epoch (and best.npz)
             "rng": _rng_state(self.rng),
             "module_rngs": [_rng_state(m.rng) for m in self.model.modules() if hasattr(m, "rng")],
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
@@ -362,7 +394,8 @@ class Trainer:
         if self._resume is not None:
             p = self._resume
             arrays["resume.perm"] = p.perm
-            meta["resume"] = {"batch": p.batch, "loss_sum": p.loss_sum, "seen": p.seen, "seconds": p.seconds}
+            meta["resume"] = {"batch": p.batch, "loss_sum": p.loss_sum, "seen": p.seen, "seconds": p.seconds,
+                              "weight": p.weight}
         return meta, arrays
 
     def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
