@@ -3,11 +3,12 @@
 Layer 0, the library (with ``nn`` and ``optim``): imports numpy and ``errors`` only, never a config,
 the engine or the CLI.
 
-Every reader returns a :class:`Dataset` with float32 features. Targets depend on the task:
+Every reader returns a :class:`Dataset` with features of its ``dtype`` argument (float32 by default;
+a float64 run reads float64, so ``0.1`` stays ``0.1``). Targets depend on the task:
 
 * ``classification``: ``y`` int64 class indices ``(N,)``; ``classes`` names them;
-* ``regression``: ``y`` float32 ``(N, k)``, two-dimensional so it matches a ``Linear(..., k)`` output;
-* ``binary``: ``y`` float32 ``(N, k)`` of 0/1.
+* ``regression``: ``y`` of ``dtype``, ``(N, k)``, two-dimensional so it matches a ``Linear(..., k)`` output;
+* ``binary``: ``y`` of ``dtype``, ``(N, k)`` of 0/1.
 
 Every problem with a file's contents raises :class:`~backprop_cli.errors.DataError` naming the file,
 the line (text files) or the header field / byte offset (binary files), the column, and what was

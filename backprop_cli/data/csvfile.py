@@ -25,7 +25,7 @@ from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, first_nonfi
 
 def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
              task: str = "classification", classes: Sequence[str] | None = None,
-             delimiter: str = ",") -> Dataset:
+             delimiter: str = ",", dtype=np.float32) -> Dataset:
     """Read a delimited text file of numeric features and one label column (or several, for
     multi-output regression or multi-label binary targets). ``label_column=None`` reads samples
     without labels (for predictions): every column is a feature and ``y`` is ``None``.
@@ -34,7 +34,8 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1,
     label column given by name implies one). Classification labels: names map to indices in sorted
     order; whole numbers starting at 0 are used as indices; other whole numbers map through their
     sorted unique values. Pass the training set's ``classes`` to reuse its mapping. Blank lines are
-    skipped; a file starting with the gzip magic bytes is decompressed.
+    skipped; a file starting with the gzip magic bytes is decompressed. Numbers are read as ``dtype``
+    (features, and the targets of regression and binary tasks).
     """
     check_task(task)
     name = str(path)
@@ -81,7 +82,7 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1,
         like = f"the header (line {first_line})" if header else f"line {first_line}"
         raise DataError(f"found {counts[i]} columns, expected {ncols} like {like}", **locate(i))
 
-    x = _parse_features(rows, feature_idx, delimiter, quoted, locate)
+    x = _parse_features(rows, feature_idx, delimiter, quoted, locate, dtype)
     i = first_nonfinite(x)
     if i is not None:
         j = feature_idx[int(np.argmax(~np.isfinite(x[i])))]
@@ -89,7 +90,7 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1,
     if not label_idx:
         return Dataset(x, None, list(classes) if classes is not None else None, name)
     labels = [_column_cells(rows, cells, j, ncols, delimiter) for j in label_idx]
-    y, classes = _csv_targets(labels, label_idx, task, classes, locate)
+    y, classes = _csv_targets(labels, label_idx, task, classes, locate, dtype)
     return Dataset(x, y, classes, name)
 
 
@@ -163,10 +164,10 @@ def _column_index(spec, ncols: int, names: list[str] | None, name: str, header_l
 
 
 def _parse_features(rows: list[str], cols: list[int], delimiter: str, quoted: bool,
-                    locate: Callable[..., dict]) -> np.ndarray:
-    """The feature columns as float32 ``(N, F)``, in one ``np.loadtxt`` pass (C speed)."""
+                    locate: Callable[..., dict], dtype=np.float32) -> np.ndarray:
+    """The feature columns as ``dtype`` ``(N, F)``, in one ``np.loadtxt`` pass (C speed)."""
     def read(chunk):
-        return np.loadtxt(chunk, delimiter=delimiter, dtype=np.float32, comments=None, ndmin=2,
+        return np.loadtxt(chunk, delimiter=delimiter, dtype=dtype, comments=None, ndmin=2,
                           usecols=cols, quotechar='"' if quoted else None)
 
     def check(i: int) -> None:
@@ -216,7 +217,7 @@ def _column_cells(rows: list[str], cells: list[list[str]] | None, j: int, ncols:
 
 
 def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, classes: Sequence[str] | None,
-                 locate: Callable[..., dict]) -> tuple[np.ndarray, list[str] | None]:
+                 locate: Callable[..., dict], dtype=np.float32) -> tuple[np.ndarray, list[str] | None]:
     """Turn the label columns' cells into targets for ``task`` (see :func:`load_csv`)."""
     numbers = [_numbers_or_none(column) for column in labels]
     if task == "regression" or (task == "binary" and (len(labels) > 1 or numbers[0] is not None)):
@@ -231,7 +232,7 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
             if task == "binary" and not np.isin(values, (0.0, 1.0)).all():
                 i = int(np.argmax(~np.isin(values, (0.0, 1.0))))
                 raise DataError(f"binary label {column[i]!r} must be 0 or 1", **locate(i, j))
-        return np.stack(numbers, axis=1).astype(np.float32), None
+        return np.stack(numbers, axis=1).astype(dtype), None
 
     if len(labels) > 1:
         raise ValueError(f"{task} takes one label column, got {len(labels)}")
@@ -255,7 +256,7 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
         if len(classes) != 2:
             raise DataError(f"binary labels need exactly 2 classes, found {len(classes)}: "
                             f"{listing(classes)}", **where(0) | {"line": None})
-        return y.astype(np.float32).reshape(-1, 1), classes
+        return y.astype(dtype).reshape(-1, 1), classes
     return y, classes
 
 

@@ -24,7 +24,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass
 class Dataset:
-    """Features ``x`` (float32, ``(N, ...)``), targets ``y`` (see :mod:`backprop_cli.data`; ``None`` for
+    """Features ``x`` (float32 or the dtype asked of the reader, ``(N, ...)``), targets ``y`` (see :mod:`backprop_cli.data`; ``None`` for
     unlabelled samples read for predictions), and where they came from.
 
     ``classes[i]`` names class index ``i`` (classification, and binary with named labels); ``None``
@@ -103,8 +103,9 @@ def first_nonfinite(values: np.ndarray) -> int | None:
 
 
 def targets_from_array(y: np.ndarray, task: str, classes: Sequence[str] | None, *, file: str, array: str,
-                        item: Callable[[int], str]) -> tuple[np.ndarray, list[str] | None]:
-    """Targets stored as numbers (IDX labels, NPZ ``y``); class indices are taken as they are.
+                        item: Callable[[int], str], dtype=np.float32) -> tuple[np.ndarray, list[str] | None]:
+    """Targets stored as numbers (IDX labels, NPZ ``y``); class indices are taken as they are, other
+    targets become ``dtype``.
 
     Errors name ``file`` and ``array`` (the whole array) or ``item(i)`` (the place of sample ``i``).
     """
@@ -135,7 +136,7 @@ def targets_from_array(y: np.ndarray, task: str, classes: Sequence[str] | None, 
         return y, list(classes)
     if y.ndim not in (1, 2):
         raise fail(f"shape {shape_str(y.shape)}, expected (N,) or (N, k)")
-    y = y.astype(np.float32).reshape(len(y), -1)
+    y = y.astype(dtype).reshape(len(y), -1)
     i = first_nonfinite(y)
     if i is not None:
         raise fail(f"target {y[i].tolist()} is not a finite number", i)

@@ -31,11 +31,11 @@ _IDX_MAX_DIMS = 8
 
 
 def load_idx(images_path, labels_path, *, task: str = "classification",
-             classes: Sequence[str] | None = None) -> Dataset:
+             classes: Sequence[str] | None = None, dtype=np.float32) -> Dataset:
     """Images as :func:`idx_images` reads them; labels ``(N,)`` are class indices (int64) for
-    classification."""
+    classification, ``dtype`` numbers otherwise."""
     check_task(task)
-    images, labels = idx_images(images_path), read_idx(labels_path)
+    images, labels = idx_images(images_path, dtype), read_idx(labels_path)
     if labels.ndim != 1:
         raise DataError(f"labels have shape {shape_str(labels.shape)}, expected (N,)",
                         file=str(labels_path), where="header byte 3 (number of dimensions)")
@@ -43,12 +43,12 @@ def load_idx(images_path, labels_path, *, task: str = "classification",
         raise DataError(f"{len(labels)} labels, but {images_path} has {len(images)} images",
                         file=str(labels_path), where="header bytes 4-7 (number of items)")
     y, classes = targets_from_array(labels, task, classes, file=str(labels_path), array="labels",
-                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})")
+                                     item=lambda i: f"label {i} (byte {8 + i * labels.itemsize})", dtype=dtype)
     return Dataset(images, y, classes, f"{images_path} + {labels_path}")
 
 
-def idx_images(path) -> np.ndarray:
-    """Samples from an IDX file as float32: images ``(N, H, W)`` become ``(N, 1, H, W)`` (values kept
+def idx_images(path, dtype=np.float32) -> np.ndarray:
+    """Samples from an IDX file as ``dtype``: images ``(N, H, W)`` become ``(N, 1, H, W)`` (values kept
     as stored, e.g. 0..255); ``(N, F)`` and ``(N, C, H, W)`` are kept as they are. A file of floats
     must hold no NaN or infinity."""
     images = read_idx(path)
@@ -58,7 +58,7 @@ def idx_images(path) -> np.ndarray:
         raise DataError(f"images have shape {shape_str(images.shape)}, expected (N, H, W), (N, C, H, W) "
                         "or (N, features)", file=str(path), where="header byte 3 (number of dimensions)")
     stored_floats = images.dtype.kind == "f"
-    images = images.astype(np.float32)
+    images = images.astype(dtype)
     i = first_nonfinite(images) if stored_floats else None     # bytes and integers are always finite
     if i is not None:
         raise DataError("holds a NaN or infinite value", file=str(path), where=f"image {i}")

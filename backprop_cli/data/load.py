@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DataError
 from .csvfile import load_csv
 from .dataset import Dataset, check_task, existing_file
@@ -20,8 +22,9 @@ FORMATS = ("csv", "tsv", "idx", "npz")
 
 def load_dataset(path, *, labels=None, format: str | None = None, task: str = "classification",
                  label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
-                 classes: Sequence[str] | None = None, delimiter: str | None = None) -> Dataset:
-    """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name).
+                 classes: Sequence[str] | None = None, delimiter: str | None = None, dtype=np.float32) -> Dataset:
+    """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name);
+    features (and numeric targets) are read as ``dtype``.
 
     CSV ``delimiter=None`` means a tab for ``.tsv`` names (and ``format="tsv"``), else a comma.
     """
@@ -35,14 +38,14 @@ def load_dataset(path, *, labels=None, format: str | None = None, task: str = "c
             tsv = fmt == "tsv" or Path(path).name.lower().removesuffix(".gz").endswith(".tsv")
             delimiter = "\t" if tsv else ","
         return load_csv(path, label_column=label_column, header=header, task=task, classes=classes,
-                        delimiter=delimiter)
+                        delimiter=delimiter, dtype=dtype)
     if fmt == "npz":
-        return load_npz(path, task=task, classes=classes)
+        return load_npz(path, task=task, classes=classes, dtype=dtype)
     if labels is None:
         guess = Path(path).with_name(Path(path).name.replace("images-idx3", "labels-idx1"))
         hint = f" (is it {guess}?)" if guess != Path(path) and guess.exists() else ""
         raise DataError(f"IDX images need a labels file{hint}", file=str(path))
-    return load_idx(path, labels, task=task, classes=classes)
+    return load_idx(path, labels, task=task, classes=classes, dtype=dtype)
 
 
 def infer_format(path, labels=None) -> str:

@@ -21,7 +21,8 @@ class Normalizer:
     * ``scale``: ``divisor = scale``, one constant (e.g. 255 for 8-bit pixels).
 
     Per feature means over axis 0, so ``(N, 1, 28, 28)`` images get ``(1, 28, 28)`` statistics.
-    A constant feature gets divisor 1 (no division by zero). Example::
+    A constant feature gets divisor 1 (no division by zero). Statistics are computed in float64 and
+    kept, like the features ``apply`` returns, in ``dtype``. Example::
 
         norm = Normalizer("standardize").fit(train.x)
         x = norm.apply(val.x)
@@ -29,7 +30,7 @@ class Normalizer:
 
     METHODS = ("none", "standardize", "minmax", "scale")
 
-    def __init__(self, method: str = "none", *, scale: float | None = None) -> None:
+    def __init__(self, method: str = "none", *, scale: float | None = None, dtype=np.float32) -> None:
         if method not in self.METHODS:
             raise ValueError(f"normalisation must be one of {', '.join(self.METHODS)}, got {method!r}")
         if method == "scale":
@@ -37,13 +38,13 @@ class Normalizer:
                 raise ValueError(f"normalisation 'scale' needs a finite nonzero scale (e.g. 255), got {scale!r}")
         elif scale is not None:
             raise ValueError(f"scale= only applies to normalisation 'scale', not {method!r}")
-        self.method = method
+        self.method, self.dtype = method, np.dtype(dtype)
         self.shift: np.ndarray | None = None
         self.divisor: np.ndarray | None = None
         if method == "none":
-            self.shift, self.divisor = np.float32(0), np.float32(1)
+            self.shift, self.divisor = self.dtype.type(0), self.dtype.type(1)
         elif method == "scale":
-            self.shift, self.divisor = np.float32(0), np.float32(scale)
+            self.shift, self.divisor = self.dtype.type(0), self.dtype.type(scale)
 
     def __repr__(self) -> str:
         if self.method == "scale":
@@ -63,16 +64,16 @@ class Normalizer:
                 d = x[start:start + 4096] - mean
                 squares += np.einsum("i...,i...->...", d, d)
             std = np.sqrt(squares / len(x))
-            self.shift, self.divisor = mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32)
+            self.shift, self.divisor = mean.astype(self.dtype), np.where(std > 0, std, 1).astype(self.dtype)
         elif self.method == "minmax":
             low, high = x.min(axis=0), x.max(axis=0)
             span = high.astype(np.float64) - low
-            self.shift, self.divisor = low.astype(np.float32), np.where(span > 0, span, 1).astype(np.float32)
+            self.shift, self.divisor = low.astype(self.dtype), np.where(span > 0, span, 1).astype(self.dtype)
         return self
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """``(x - shift) / divisor`` as float32."""
-        x = np.asarray(x, dtype=np.float32)
+        """``(x - shift) / divisor`` as ``dtype``."""
+        x = np.asarray(x, dtype=self.dtype)
         if self.shift is None:
             raise ValueError(f"Normalizer({self.method!r}) must be fit on the training set before apply")
         if self.method == "none":
@@ -86,12 +87,13 @@ class Normalizer:
         """``method`` (a string array), ``shift`` and ``divisor``: savable with ``np.savez``, no pickle."""
         if self.shift is None:
             raise ValueError(f"Normalizer({self.method!r}) has no state before fit")
-        return {"method": np.array(self.method), "shift": np.asarray(self.shift, dtype=np.float32),
-                "divisor": np.asarray(self.divisor, dtype=np.float32)}
+        return {"method": np.array(self.method), "shift": np.asarray(self.shift, dtype=self.dtype),
+                "divisor": np.asarray(self.divisor, dtype=self.dtype)}
 
     @classmethod
     def from_state(cls, state) -> Normalizer:
-        """Rebuild a fitted Normalizer from :meth:`state_dict` output (or the arrays of an ``np.load``)."""
+        """Rebuild a fitted Normalizer from :meth:`state_dict` output (or the arrays of an ``np.load``),
+        in the dtype its statistics were stored in (float32 unless they are floating)."""
         missing = [k for k in ("method", "shift", "divisor") if k not in state]
         if missing:
             raise ValueError(f"Normalizer state is missing {', '.join(missing)}")
@@ -99,9 +101,10 @@ class Normalizer:
         if method not in cls.METHODS:
             raise ValueError(f"Normalizer state has unknown method {method!r}")
         norm = cls.__new__(cls)
-        norm.method = method
-        norm.shift = np.asarray(state["shift"], dtype=np.float32)
-        norm.divisor = np.asarray(state["divisor"], dtype=np.float32)
+        shift = np.asarray(state["shift"])
+        norm.method, norm.dtype = method, shift.dtype if shift.dtype.kind == "f" else np.dtype(np.float32)
+        norm.shift = shift.astype(norm.dtype, copy=False)
+        norm.divisor = np.asarray(state["divisor"], dtype=norm.dtype)
         if norm.shift.shape != norm.divisor.shape:
             raise ValueError(f"Normalizer state shift {shape_str(norm.shift.shape)} and divisor "
                              f"{shape_str(norm.divisor.shape)} differ in shape")

@@ -28,15 +28,15 @@ from ..errors import BackpropError, DataError, shape_str
 from .dataset import Dataset, check_task, existing_file, first_nonfinite, listing, targets_from_array
 
 
-def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = None) -> Dataset:
-    """Read arrays ``x`` (features, ``(N, ...)``) and ``y`` (targets) from an ``.npz`` archive.
+def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = None, dtype=np.float32) -> Dataset:
+    """Read arrays ``x`` (features, ``(N, ...)``, as ``dtype``) and ``y`` (targets) from an ``.npz`` archive.
 
     ``task=None`` takes integer ``y`` as class indices and floating ``y`` as a regression target.
     An optional string array ``classes`` in the file names the classes (``classes=`` overrides it).
     """
     name = str(path)
     arrays = _read(path, ("x", "y"), ("classes",))
-    x, y, stored = _features(arrays["x"], name), arrays["y"], arrays.get("classes")
+    x, y, stored = _features(arrays["x"], name, dtype), arrays["y"], arrays.get("classes")
     if len(x) != len(y):
         raise DataError(f"x has {len(x)} samples but y has {len(y)}", file=name, where="arrays 'x' and 'y'")
     if task is None:
@@ -47,14 +47,15 @@ def load_npz(path, *, task: str | None = None, classes: Sequence[str] | None = N
             raise DataError(f"classes has dtype {stored.dtype} and shape {shape_str(stored.shape)}, "
                             "expected strings (K,)", file=name, where="array 'classes'")
         classes = [str(c) for c in stored]
-    y, classes = targets_from_array(y, task, classes, file=name, array="array 'y'", item=lambda i: f"y[{i}]")
+    y, classes = targets_from_array(y, task, classes, file=name, array="array 'y'", item=lambda i: f"y[{i}]",
+                                    dtype=dtype)
     return Dataset(x, y, classes, name)
 
 
-def npz_features(path) -> np.ndarray:
+def npz_features(path, dtype=np.float32) -> np.ndarray:
     """Only the features ``x`` of an ``.npz`` archive (``y`` may be missing), checked as :func:`load_npz`
     checks them: samples to predict on."""
-    return _features(_read(path, ("x",), ())["x"], str(path))
+    return _features(_read(path, ("x",), ())["x"], str(path), dtype)
 
 
 def _read(path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -187,12 +188,14 @@ def _npy_header(f, file: str, where: str, error) -> tuple[np.dtype, tuple[int, .
     if dtype.hasobject:
         raise bad(f"dtype {dtype} holds Python objects, which would need pickle; refused")
     return dtype, shape, fortran, 8 + width + length
-def _features(x: np.ndarray, name: str) -> np.ndarray:
-    """``x`` as float32, after checking it holds finite numbers shaped ``(N, features...)``."""
+
+
+def _features(x: np.ndarray, name: str, dtype=np.float32) -> np.ndarray:
+    """``x`` as ``dtype``, after checking it holds finite numbers shaped ``(N, features...)``."""
     if x.dtype.kind not in "biuf" or x.ndim < 2:
         raise DataError(f"x has dtype {x.dtype} and shape {shape_str(x.shape)}, expected numbers "
                         "shaped (N, features...)", file=name, where="array 'x'")
-    x = x.astype(np.float32, copy=False)
+    x = x.astype(dtype, copy=False)
     i = first_nonfinite(x)
     if i is not None:
         raise DataError("holds a NaN or infinite value", file=name, where=f"x[{i}]")
