@@ -12,6 +12,9 @@ Sizes are checked before anything is allocated (:class:`SizeCheck`): a model may
 :data:`MAX_PARAMETERS` parameters, and what training it takes (weights, gradients and optimizer state,
 and a batch's activations) must fit in the machine's memory. A ``MemoryError`` while a layer is built
 or probed is reported at that layer too.
+
+A ``Shared: enc`` entry is the module built for the layer named ``enc``, placed again (its weights
+shared); it is probed like any layer, at the shape that reaches it, and its parameters count once.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 
 from .schema import Config
 from .layers import LayerSpec, inferred_for
-from ..errors import ConfigError, shape_str
+from ..errors import BackpropError, ConfigError, shape_str
 from ..nn import Criterion, Module, Sequential
 from ..optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule, Warmup
 
@@ -43,17 +46,19 @@ _EVAL_BATCH = 256
 
 
 def build_model(config: Config, input_shape: tuple[int, ...], rng: np.random.Generator,
-                dtype=np.float32) -> Sequential:
+                dtype=np.float32, *, noise: np.random.Generator | None = None) -> Sequential:
     """The model of ``config.model`` for samples shaped ``input_shape`` (no batch axis), e.g. ``(1, 8, 8)``.
 
     Every constructor that takes ``rng`` gets this one Generator, in layer order, so the same seed
-    gives the same weights; ``dtype`` goes to every constructor that takes it. A model too large to
-    train here is a ConfigError at the layer that makes it so, before that layer is allocated.
+    gives the same weights; a layer that ``draws_noise`` (Dropout) gets ``noise`` instead, when
+    given. ``dtype`` goes to every constructor that takes it. A model too large to train here is a
+    ConfigError at the layer that makes it so, before that layer is allocated.
     """
     shape, dtype = tuple(int(s) for s in input_shape), np.dtype(dtype)
     sizes = SizeCheck(config, dtype)
     sizes.add_activations(None, shape)
-    layers, _ = _build_layers(config, config.model, shape, rng, dtype, sizes)
+    rngs = (rng, rng if noise is None else noise)
+    layers, _ = _build_layers(config, config.model, shape, rngs, dtype, sizes, {})
     return Sequential(*layers)
 
 
@@ -146,19 +151,24 @@ def _estimated_parameters(kwargs: dict, shape: tuple[int, ...]) -> int:
     return 2 * features if features else 0
 
 
-def _build_layers(config, specs, shape, rng, dtype, sizes: SizeCheck) -> tuple[list[Module], tuple[int, ...]]:
+def _build_layers(config, specs, shape, rngs, dtype, sizes: SizeCheck,
+                  named: dict[str, Module]) -> tuple[list[Module], tuple[int, ...]]:
+    """The layers of ``specs`` and the shape after them; ``named`` collects the named ones, in order."""
     layers = []
     for spec in specs:
-        layer = _build_layer(config, spec, shape, rng, dtype, sizes)
+        layer = (named[spec.shares] if spec.shares is not None
+                 else _build_layer(config, spec, shape, rngs, dtype, sizes, named))
         shape = _probe(config, spec, layer, shape, dtype, sizes)
+        if spec.label is not None:
+            named[spec.label] = layer
         layers.append(layer)
     return layers, shape
 
 
-def _build_layer(config: Config, spec: LayerSpec, shape, rng, dtype, sizes: SizeCheck) -> Module:
+def _build_layer(config: Config, spec: LayerSpec, shape, rngs, dtype, sizes: SizeCheck, named) -> Module:
     cls = config.registry.modules[spec.name]
     if spec.children is not None:                       # Sequential or Residual around a chain
-        block = Sequential(*_build_layers(config, spec.children, shape, rng, dtype, sizes)[0])
+        block = Sequential(*_build_layers(config, spec.children, shape, rngs, dtype, sizes, named)[0])
         return block if issubclass(cls, Sequential) else cls(block)
     kwargs = dict(spec.args)
     inferred = inferred_for(cls)
@@ -170,15 +180,15 @@ def _build_layer(config: Config, spec: LayerSpec, shape, rng, dtype, sizes: Size
         kwargs[inferred.param] = shape[0]
     estimate = _estimated_parameters(kwargs, shape)
     sizes.add_parameters(spec, estimate)               # refused here, before the weights are allocated
-    layer = _construct(config, spec, cls, kwargs, rng, dtype)
+    layer = _construct(config, spec, cls, kwargs, rngs, dtype)
     sizes.add_parameters(spec, layer.num_parameters() - estimate)
     return layer
 
 
-def _construct(config: Config, spec: LayerSpec, cls: type, kwargs: dict, rng, dtype) -> Module:
+def _construct(config: Config, spec: LayerSpec, cls: type, kwargs: dict, rngs, dtype) -> Module:
     params = inspect.signature(cls).parameters
     if "rng" in params:
-        kwargs["rng"] = rng
+        kwargs["rng"] = rngs[1] if getattr(cls, "draws_noise", False) else rngs[0]
     if "dtype" in params:
         kwargs["dtype"] = dtype
     varpos = next((n for n, p in params.items() if p.kind is p.VAR_POSITIONAL), None)
@@ -193,7 +203,7 @@ def _construct(config: Config, spec: LayerSpec, cls: type, kwargs: dict, rng, dt
 
 
 def _probe(config: Config, spec: LayerSpec, layer: Module, shape, dtype, sizes: SizeCheck) -> tuple[int, ...]:
-    """The per-sample output shape, from a zeros batch run in evaluation mode (caches cleared after)."""
+    """The per-sample output shape, from a zeros batch run in evaluation mode (``clear_state`` after)."""
     if spec.children is None:                          # a chain's layers were probed one by one
         outs = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
         sizes.check_output(spec, (outs,) + shape[1:] if isinstance(outs, int) and shape else shape)
@@ -202,21 +212,20 @@ def _probe(config: Config, spec: LayerSpec, layer: Module, shape, dtype, sizes: 
         out = layer.forward(np.zeros((PROBE_BATCH,) + shape, dtype=dtype))
     except MemoryError as err:
         raise _layer_error(config, spec, f"out of memory computing its output: {err}") from None
-    except _errors_of(config, spec.name) as err:
+    except _errors_of(config, type(layer).__name__, library=(BackpropError,)) as err:
         raise _layer_error(config, spec, _message(err)) from None
     finally:
-        layer.train()
-        for m in layer.modules():
-            m.output = None
+        layer.train().clear_state()
     if spec.children is None:
         sizes.add_activations(spec, tuple(out.shape[1:]))
     return tuple(out.shape[1:])
 
 
-def _errors_of(config: Config, name: str) -> tuple[type[BaseException], ...]:
-    """What building a layer may raise that is the user's to fix: ValueError and TypeError from the
-    library's classes (anything else is a bug), any exception from a plugin's (the user's own code)."""
-    return (Exception,) if name in config.registry.origin else (ValueError, TypeError)
+def _errors_of(config: Config, name: str, library=(ValueError, TypeError)) -> tuple[type[BaseException], ...]:
+    """What building a layer may raise that is the user's to fix: from the library's classes
+    ``library`` (a constructor's ValueError and TypeError: its arguments; a forward's BackpropError:
+    the shape; anything else is a bug), from a plugin's any exception (the user's own code)."""
+    return (Exception,) if name in config.registry.origin else library
 
 
 def _message(err: BaseException) -> str:
@@ -224,7 +233,7 @@ def _message(err: BaseException) -> str:
 
 
 def _layer_error(config: Config, spec: LayerSpec, message: str) -> ConfigError:
-    return config.error(spec.path, message, label=f"{spec.path} ({spec.name})")
+    return config.error(spec.path, message, label=f"{spec.path} ({spec.title})")
 
 
 def build_criterion(config: Config, dtype=np.float32) -> Criterion:

@@ -2,7 +2,9 @@
 
 A layer is a name (``ReLU``) or a one-key mapping: ``Linear: 128`` (positional values), ``Linear: [784,
 128]``, ``Linear: {out_features: 10, bias: false}`` (keywords); containers take a list of layers
-(``Residual: [{Linear: 10}, ReLU]``). Each is checked against its class's constructor: a known name,
+(``Residual: [{Linear: 10}, ReLU]``). A layer may be named, ``{Linear: 64, name: enc}``, and used again
+further on with ``Shared: enc``: the same module, its weights shared (a YAML anchor and alias, by
+contrast, repeat the text and build two layers). Each is checked against its class's constructor: a known name,
 known arguments, none missing but the size ``INFERRED`` from the incoming shape (left to
 :func:`backprop_cli.config.build.build_model`), values of the annotated types (``int``, ``float``,
 ``tuple[int, int]``, ...) and an ``init`` scheme that exists. The criterion is also built once, so
@@ -71,6 +73,8 @@ def inferred_for(cls: type) -> Inferred | None:
 
 #: Layers whose value is a list of layers.
 CONTAINERS: tuple[type, ...] = (Sequential, Residual)
+#: The entry that uses a named layer again, ``Shared: enc``, and the key that names one.
+SHARED, NAME = "Shared", "name"
 #: Constructor arguments that backprop passes itself; never config keys.
 NOT_CONFIG_KEYS = {"rng": "it is drawn from the config's seed",
                    "dtype": "set training.dtype instead"}
@@ -82,18 +86,34 @@ class LayerSpec:
 
     ``args`` holds every value given, bound to the constructor's parameter names (positional values
     included); an inferred size is simply absent. ``path`` is where it was written (``model.4.Residual.0``).
+    ``label`` is the layer's ``name:``, if any; a ``Shared: enc`` entry has name ``Shared`` and
+    ``shares="enc"``.
     """
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
     children: tuple[LayerSpec, ...] | None = None
     path: str = ""
+    label: str | None = None
+    shares: str | None = None
 
     def dump(self) -> Any:
-        """Plain data in the full form: ``ReLU``, ``{Linear: {out_features: 10}}``, ``{Residual: [...]}``."""
+        """Plain data in the full form: ``ReLU``, ``{Linear: {out_features: 10}}``, ``{Residual: [...]}``,
+        ``{Linear: ..., name: enc}``, ``{Shared: enc}``."""
+        if self.shares is not None:
+            return {SHARED: self.shares}
         if self.children is not None:
-            return {self.name: [child.dump() for child in self.children]}
-        return {self.name: copy.deepcopy(self.args)} if self.args else self.name
+            data = {self.name: [child.dump() for child in self.children]}
+        else:
+            data = {self.name: copy.deepcopy(self.args)} if self.args else self.name
+        if self.label is None:
+            return data
+        return {**(data if isinstance(data, dict) else {data: None}), NAME: self.label}
+
+    @property
+    def title(self) -> str:
+        """How messages name it: ``Linear``, ``Shared: enc``."""
+        return self.name if self.shares is None else f"{SHARED}: {self.shares}"
 
 
 def _annotation_atoms(param: inspect.Parameter) -> list[str] | None:
@@ -161,6 +181,7 @@ class _LayerParser:
     def __init__(self, registry: Registry, kind: str, problems: list) -> None:
         self.names = registry.modules if kind == "layer" else registry.criterions
         self.registry, self.kind, self.problems = registry, kind, problems
+        self.named: dict[str, str] = {}          # layer name -> where it was defined, in forward order
 
     def problem(self, path: PathKey, message: str) -> None:
         self.problems.append((path, message))
@@ -173,6 +194,10 @@ class _LayerParser:
         return tuple(s for s in specs if s is not None)
 
     def parse(self, raw: Any, path: PathKey) -> LayerSpec | None:
+        label = None
+        if self.kind == "layer" and isinstance(raw, dict) and NAME in raw and len(raw) == 2:
+            raw = dict(raw)
+            label = self.label(raw.pop(NAME), path)
         if isinstance(raw, str):
             name, value = raw, None
         elif isinstance(raw, dict) and len(raw) == 1:
@@ -182,6 +207,15 @@ class _LayerParser:
             example = "Linear: 128" if self.kind == "layer" else "CrossEntropyLoss: {weights: [1, 2]}"
             self.problem(path, f"expected a {self.kind} name or a one-key mapping like `{example}`, got {got}")
             return None
+        if self.kind == "layer" and name == SHARED:
+            return self.shared(value, label, path)
+        spec = self.layer(name, value, path)
+        if label is None:
+            return spec
+        self.named[label] = dotted(path)
+        return None if spec is None else LayerSpec(spec.name, spec.args, spec.children, spec.path, label=label)
+
+    def layer(self, name: Any, value: Any, path: PathKey) -> LayerSpec | None:
         cls = self.names.get(name) if isinstance(name, str) else None
         if cls is None and self.registry.incomplete:
             return None                    # a plugin that failed to load is reported instead
@@ -196,6 +230,32 @@ class _LayerParser:
             return LayerSpec(name, {}, children, dotted(path))
         args = self.bind(cls, name, value, here)
         return None if args is None else LayerSpec(name, args, None, dotted(path))
+
+    def label(self, value: Any, path: PathKey) -> str | None:
+        """A layer's ``name:``: a new identifier (the check that it is new waits for the layer to parse)."""
+        where = path + (NAME,)
+        if not (isinstance(value, str) and value.isidentifier()):
+            self.problem(where, f"expected a name for the layer (letters, digits and _), got {show(value)}")
+            return None
+        if value in self.named:
+            self.problem(where, f"{value!r} already names {self.named[value]}; to use that layer again "
+                                f"write `{SHARED}: {value}`")
+            return None
+        return value
+
+    def shared(self, value: Any, label: str | None, path: PathKey) -> LayerSpec | None:
+        """``Shared: enc``: the layer named ``enc``, defined before this place, used again."""
+        where = path + (SHARED,)
+        if label is not None:
+            self.problem(path + (NAME,), f"a {SHARED} entry is the layer {value!r} again and takes no name of its own")
+            return None
+        if not isinstance(value, str) or value not in self.named:
+            hint = suggest(value, self.named, also=f" (named layers: {', '.join(self.named)})" if self.named
+                           else "; name one first, e.g. `{Linear: 64, name: enc}`")
+            self.problem(where, f"no layer named {show(value) if not isinstance(value, str) else repr(value)} "
+                                f"before this one{hint}")
+            return None
+        return LayerSpec(SHARED, {}, None, dotted(path), shares=value)
 
     def bind(self, cls: type, name: str, value: Any, path: PathKey) -> dict[str, Any] | None:
         """Bind positional (a scalar or list) or keyword (a mapping) values to ``cls``'s constructor."""
@@ -313,15 +373,17 @@ def _parse_criterion(value: Any, info: ValidationInfo) -> LayerSpec | None:
 
 
 _LAYER_FORM = {"anyOf": [{"type": "string"},
-                         {"type": "object", "minProperties": 1, "maxProperties": 1}]}
+                         {"type": "object", "minProperties": 1, "maxProperties": 2}]}     # the layer, and a name
+_CRITERION_FORM = {"anyOf": [{"type": "string"}, {"type": "object", "minProperties": 1, "maxProperties": 1}]}
 ModelSpec = Annotated[
     tuple[LayerSpec, ...], PlainValidator(_parse_model),
     PlainSerializer(lambda specs: [s.dump() for s in specs]),
     WithJsonSchema({"type": "array", "minItems": 1, "items": _LAYER_FORM, "description": (
         "Layers in order: a name (`ReLU`) or a one-key mapping `Name: value`, the value being positional "
         "arguments (`Linear: 128`, `Linear: [784, 128]`), keyword arguments (`Linear: {out_features: 10}`), "
-        "or for containers a list of layers. Layer names: " + ", ".join(MODULES))})]
+        "or for containers a list of layers. A second key `name: enc` names a layer; a later entry "
+        "`Shared: enc` uses that same layer again (shared weights). Layer names: " + ", ".join(MODULES))})]
 CriterionSpec = Annotated[
     LayerSpec, PlainValidator(_parse_criterion), PlainSerializer(lambda spec: spec.dump()),
-    WithJsonSchema({**_LAYER_FORM, "description": (
+    WithJsonSchema({**_CRITERION_FORM, "description": (
         "The loss, as a name or `Name: {keyword: value}`. Criterion names: " + ", ".join(CRITERIONS))})]

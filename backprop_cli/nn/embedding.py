@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .init import make_rng
-from .module import DEFAULT_DTYPE, Module, ShapeError, shape_str
+from .module import DEFAULT_DTYPE, ArrayError, Module, ShapeError, shape_str
 
 
 class Embedding(Module):
@@ -66,10 +66,10 @@ class Embedding(Module):
             raise TypeError(f"Embedding expected an array (N, ...) of indices, got {got}")
         index = input.astype(np.intp)
         if input.dtype.kind == "f" and not np.array_equal(index, input):
-            raise ValueError("Embedding expected whole-number indices, got fractional values")
+            raise ArrayError("Embedding expected whole-number indices, got fractional values")
         if index.size and (index.min() < 0 or index.max() >= self.num_embeddings):
             bad = int(index.min()) if index.min() < 0 else int(index.max())
-            raise ValueError(f"Embedding got index {bad}, outside [0, {self.num_embeddings}) "
+            raise ArrayError(f"Embedding got index {bad}, outside [0, {self.num_embeddings}) "
                              f"for {self.num_embeddings} embeddings")
         return index
 
