@@ -1,8 +1,9 @@
 """The ``backprop`` command: a thin Typer layer. It parses, calls the library, renders with rich.
 
 Every mistake in a config, data file, checkpoint or flag is shown as one red line on stderr with a
-non-zero exit (1; 2 for command-line usage); ``--debug`` shows the Python traceback instead. Heavy
-imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`` starts fast.
+non-zero exit (1; 2 for command-line usage). Any other exception is a bug in backprop: one line says
+so and names a file holding the traceback (exit 2). ``--debug`` shows tracebacks on the terminal.
+Heavy imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ app = typer.Typer(name="backprop", add_completion=False, no_args_is_help=True, p
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train Torch7-style neural networks in numpy from a YAML config, and see what "
                        "backpropagation computes.\n\nExample: backprop train configs/digits_mlp.yaml")
-_state = {"debug": False}
+#: ``tracebacks``: show the Python traceback of an error on the terminal (``--debug``; ``-v`` to come).
+_state = {"tracebacks": False}
 
 
 def _version(value: bool) -> None:
@@ -42,7 +44,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
           debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors.")) -> None:
     from ..engine.memory import keep_freed_memory
 
-    _state["debug"] = debug
+    _state["tracebacks"] = debug
     keep_freed_memory()     # the process's policy: reuse the memory each batch frees (see memory.py)
 
 
@@ -68,8 +70,13 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
+INTERNAL = "internal error (a bug in backprop, not in your input)"
+
+
 def _edge(command):
-    """Translate the errors a user can cause into one line and an exit code; never a traceback."""
+    """The errors at the edge. A user's mistake (a ``BackpropError``, an ``OSError``) is one line and
+    exit 1; any other exception is a bug: one line saying so and naming the file its traceback went
+    to, exit 2. With tracebacks on (``--debug``) the traceback goes to the terminal instead."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -77,27 +84,51 @@ def _edge(command):
         from ..errors import BackpropError
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise                                  # exits and usage errors: typer's own business
         except BackpropError as err:
-            if _state["debug"]:
-                raise
+            _show_traceback()
             _fail(str(err))
         except OSError as err:
-            if _state["debug"]:
-                raise
+            _show_traceback()
             _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
         except MemoryError as err:               # past the checks made before allocating (see config/build.py)
-            if _state["debug"]:
-                raise
+            _show_traceback()
             _fail(f"out of memory{': ' + str(err) if str(err) else ''} (--debug shows where)")
-        except Exception as err:           # raised in a plugin: the user's code, one line saying where
-            where = plugin_frame(err)
-            if _state["debug"] or (where is None and not isinstance(err, (ValueError, TypeError))):
-                raise
-            _fail(f"{where}: {type(err).__name__}: {err}" if where else str(err))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except Exception as err:
+            what = " ".join(f"{type(err).__name__}: {err}".split())      # one line, whatever the message
+            where = plugin_frame(err)
+            if where is not None:          # raised in a plugin: the user's own code, one line saying where
+                _show_traceback()
+                _fail(f"{where}: {what}")
+            if _show_traceback():
+                _fail(f"{INTERNAL}: {what}", 2)
+            _fail(f"{INTERNAL}: {what}; please report it with the traceback in {_traceback_file()}", 2)
 
     return wrapper
+
+
+def _show_traceback() -> bool:
+    """Print the traceback of the error being handled to stderr, when tracebacks are on."""
+    if _state["tracebacks"]:
+        import traceback
+        traceback.print_exc(file=sys.stderr)
+    return _state["tracebacks"]
+
+
+def _traceback_file() -> str:
+    """Write the traceback of the error being handled, with the version and command line, to a new
+    file in the temporary folder; returns its path."""
+    import platform
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="backprop-internal-error-", suffix=".txt", delete=False) as f:
+        f.write(f"backprop {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+                f"command: {shlex.join(['backprop', *sys.argv[1:]])}\n\n{traceback.format_exc()}")
+        return f.name
 
 
 SET_HELP = "Override a config key by its dotted path, e.g. --set training.epochs=3 optimizer.lr=0.05."
