@@ -64,13 +64,18 @@ CONVOLUTIONS = [(lambda: nn.SpatialConvolution(2, 3, 3, padding=1, rng=0), (2, 2
                 (lambda: nn.TemporalConvolution(2, 3, 3, stride=2, rng=0), (2, 2, 9))]
 
 
-@pytest.mark.parametrize("make, shape", CONVOLUTIONS, ids=["2d", "1d"])
-def test_a_convolution_backward_reads_the_weights_it_has_now(make, shape):
+def forwarded(make, shape):
+    """A float64 convolution after a forward of random ``x``; ``(conv, x, a random grad_output)``."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
     conv = make().to(np.float64)
-    g = rng.standard_normal(conv.forward(x).shape)
-    conv.weight += rng.standard_normal(conv.weight.shape)           # e.g. an optimizer step in between
+    return conv, x, rng.standard_normal(conv.forward(x).shape)
+
+
+@pytest.mark.parametrize("make, shape", CONVOLUTIONS, ids=["2d", "1d"])
+def test_a_convolution_backward_reads_the_weights_it_has_now(make, shape):
+    conv, x, g = forwarded(make, shape)
+    conv.weight += np.random.default_rng(1).standard_normal(conv.weight.shape)   # e.g. an optimizer step
     fresh = copy.deepcopy(conv)
     fresh.forward(x)
     np.testing.assert_allclose(conv.update_grad_input(x, g), fresh.update_grad_input(x, g), rtol=1e-12, atol=1e-12)
@@ -78,15 +83,11 @@ def test_a_convolution_backward_reads_the_weights_it_has_now(make, shape):
 
 @pytest.mark.parametrize("make, shape", CONVOLUTIONS, ids=["2d", "1d"])
 def test_a_convolution_reads_grad_output_as_it_is_when_accumulating(make, shape):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape)
-    conv = make().to(np.float64)
-    g = rng.standard_normal(conv.forward(x).shape)
+    conv, x, g = forwarded(make, shape)
     conv.update_grad_input(x, g)
     g *= 10                                                         # changed in place between the two calls
     conv.acc_grad_parameters(x, g)
-    fresh = make().to(np.float64)
-    fresh.forward(x)
+    fresh, _, _ = forwarded(make, shape)
     fresh.acc_grad_parameters(x, g.copy())
     np.testing.assert_allclose(conv.grad_weight, fresh.grad_weight, rtol=1e-12)
     np.testing.assert_allclose(conv.grad_bias, fresh.grad_bias, rtol=1e-12)
