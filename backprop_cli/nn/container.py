@@ -51,11 +51,16 @@ def _overwrite(container: Module, overwrite: bool) -> bool:
     module); those are zeroed here instead, and the walk accumulates."""
     if not overwrite:
         return False
-    grads = [id(g) for _, _, g in container._named("_params", "")]
-    if len(grads) == len(set(grads)):
-        return True
-    container.zero_grad_parameters()
-    return False
+    seen, stack = set(), [container]
+    while stack:                                   # every use of every module, every step: kept lean
+        module = stack.pop()
+        for grad in module._grads.values():
+            if id(grad) in seen:
+                container.zero_grad_parameters()
+                return False
+            seen.add(id(grad))
+        stack.extend(module.children())
+    return True
 
 
 class _Container(Module):
