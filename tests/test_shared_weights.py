@@ -173,3 +173,19 @@ def test_a_shared_layer_trains_gradchecks_and_checkpoints_one_array(project):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["summary", "shared.yaml"])
     assert result.exit_code == 0 and "shared with 2" in result.output, result.output
+
+
+def test_explain_walks_a_shared_layer_at_each_use(project):
+    from backprop_cli.diagnostics.explain import explain
+
+    result = explain("shared.yaml", batch=4)
+    assert result["gradcheck"] and all(row["passed"] for row in result["gradcheck"])
+    x = np.array(result["input"]["values"], np.float32)
+    y = np.array(result["target"]["values"])
+    model, criterion = build(load_config("shared.yaml"), (2,))
+    out = model.forward(x)
+    model.zero_grad_parameters()
+    model.backward(x, criterion.backward(out, y))
+    [row] = [r for r in result["backward"] if r["index"] == 2]
+    grad = {p["name"]: np.array(p["grad"]["values"]) for p in row["parameters"]}
+    np.testing.assert_allclose(grad["2.weight"], model[2].grad_weight, rtol=1e-6, atol=1e-7)

@@ -37,7 +37,7 @@ from ..engine.gradients import norm, update_ratio
 from ..engine.trainer import Trainer, clip_and_check, non_finite_error
 from ..errors import BackpropError, CheckpointError, ConfigError
 from ..nn import BatchNormalization, Dropout
-from ..nn.container import Sequential
+from ..nn.container import Sequential, forward_state, restore_forward_state
 from ..nn.module import Criterion, Module
 from .gradcheck import check_model, diagnoses
 
@@ -159,9 +159,9 @@ def explain(source: str | Path, overrides=(), *, sample: int = 0, batch: int = 1
     model.train()                                         # as the training step: Dropout drops, BatchNorm uses the batch
     reference = copy.deepcopy(model)                      # for the finite-difference check, before anything ran
     initial = {name: p.copy() for name, p, _ in model.named_parameters()}
-    forward, inputs = _forward(s, x, batch)
+    forward, inputs, states = _forward(s, x, batch)
     loss, grad_output = _criterion(s, model.output, y)
-    backward = _backward(s, inputs, grad_output["array"])
+    backward = _backward(s, inputs, states, grad_output["array"])
     if layer is not None:
         if not 0 <= layer < len(model.layers):
             raise ConfigError(f"the model has layers 0 to {len(model.layers) - 1}, got {layer}", where="--layer")
@@ -191,8 +191,9 @@ def _samples(s: _Setup, sample: int, batch: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _user_errors(config: Config) -> tuple[type[BaseException], ...]:
-    """What a layer or loss may raise that is the user's to fix (their data, or their plugin's code)."""
-    return (Exception,) if config.registry.origin else (ValueError, TypeError, BackpropError)
+    """What a layer or loss may raise that is the user's to fix: an array it cannot take (a
+    ``BackpropError``: their data), or anything from their plugin's code. Anything else is a bug."""
+    return (Exception,) if config.registry.origin else (BackpropError,)
 
 
 def _layer_error(s: _Setup, i: int, err: BaseException, batch: int) -> ConfigError:
@@ -207,20 +208,23 @@ def _layer_error(s: _Setup, i: int, err: BaseException, batch: int) -> ConfigErr
 
 
 # ----------------------------------------------------------------------------- the walk
-def _forward(s: _Setup, x: np.ndarray, batch: int) -> tuple[list[dict], list[np.ndarray]]:
-    rows, inputs = [], []
+def _forward(s: _Setup, x: np.ndarray, batch: int) -> tuple[list[dict], list[np.ndarray], list[dict]]:
+    """The rows, each layer's input, and each layer's state after its forward (a layer used twice
+    gets it back before that use's backward)."""
+    rows, inputs, states = [], [], []
     for i, layer in enumerate(s.model.layers):
         inputs.append(x)
         try:
             out = layer.forward(x)
         except _user_errors(s.config) as err:
             raise _layer_error(s, i, err, batch) from None
+        states.append(forward_state(layer))
         rows.append({"index": i, "layer": spelling(s.config.model[i]), "module": layer.one_line(),
                      "formula": docstring_formula(type(layer)), "input_shape": list(x.shape),
                      "output": tensor(out), "notes": _notes(layer, x)})
         x = out
     s.model.output = x
-    return rows, inputs
+    return rows, inputs, states
 
 
 def _notes(layer: Module, input: np.ndarray) -> list[dict]:
@@ -296,33 +300,31 @@ def _reading(grad: np.ndarray, y: np.ndarray, task: str) -> str:
     return "; ".join(parts) + (f"; 0 at the other {zeros} entries" if zeros else "")
 
 
-def _owners(module: Module, prefix: str) -> list[tuple[str, Module]]:
-    """``(dotted parameter name, the module that owns it)`` for every parameter under ``module``."""
+def _owners(module: Module) -> list[tuple[np.ndarray, Module]]:
+    """``(gradient, the module that owns it)`` for every parameter under ``module``, in order."""
     if not module.children():
-        return [(prefix + name, module) for name, _, _ in module.named_parameters()]
-    found = []
-    for i, child in enumerate(module.children()):
-        found += _owners(child, f"{prefix}{i}.")
-    return found
+        return [(module._grads[name], module) for name in module._params]
+    return [pair for child in module.children() for pair in _owners(child)]
 
 
-def _backward(s: _Setup, inputs: list[np.ndarray], grad_output: np.ndarray) -> list[dict]:
+def _backward(s: _Setup, inputs: list[np.ndarray], states: list[dict], grad_output: np.ndarray) -> list[dict]:
     """Last layer first: each layer's update_grad_input, then its acc_grad_parameters with scale 1."""
     model = s.model
     model.zero_grad_parameters()
-    grads = {name: grad for name, _, grad in model.named_parameters()}
+    names = {id(grad): name for name, _, grad in model.named_parameters()}    # a shared weight: its first name
     rows, g = [], grad_output
     for i in range(len(model.layers) - 1, -1, -1):
         layer, x = model.layers[i], inputs[i]
+        restore_forward_state(layer, states[i])
         try:
             grad_input = layer.update_grad_input(x, g)
             layer.acc_grad_parameters(x, g, 1.0)
         except _user_errors(s.config) as err:
             raise _layer_error(s, i, err, len(x)) from None
         layer.grad_input = grad_input
-        parameters = [{"name": name, "grad": tensor(grads[name]),
+        parameters = [{"name": names[id(grad)], "grad": tensor(grad),
                        "formula": docstring_formula(type(owner), "acc_grad_parameters")}
-                      for name, owner in _owners(layer, f"{i}.")]
+                      for grad, owner in _owners(layer)]
         rows.append({"index": i, "layer": spelling(s.config.model[i]), "grad_output": tensor(g),
                      "grad_input": tensor(grad_input), "formula": docstring_formula(type(layer), "update_grad_input"),
                      "parameters": parameters})

@@ -69,8 +69,8 @@ class Interrupted(Exception):
 @dataclass
 class Position:
     """An epoch under way: its sample order, the next batch, and its running totals (the loss summed
-    as :func:`loss_sum_and_weight` gives it and the weight it is a mean over, samples seen, seconds). A checkpoint
-    written mid-epoch stores it, so the epoch resumes."""
+    as :func:`loss_sum_and_weight` gives it and the weight it is a mean over, samples seen, seconds).
+    A checkpoint written mid-epoch stores it, so the epoch resumes."""
 
     perm: np.ndarray
     batch: int

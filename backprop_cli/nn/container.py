@@ -35,12 +35,13 @@ def _may_have_parameters(module: Module) -> bool:
     return bool(module._params) or bool(module.children())
 
 
-def _snapshot(module: Module) -> dict:
-    """What a module's forward left in it (output, caches), to give back before that use's backward."""
+def forward_state(module: Module) -> dict:
+    """What a module's forward left in it (output, caches), to give back before that use's backward
+    (:func:`restore_forward_state`): what lets one module sit at several places."""
     return dict(module.__dict__)
 
 
-def _restore(module: Module, snapshot: dict) -> None:
+def restore_forward_state(module: Module, snapshot: dict) -> None:
     """Give ``module`` the state of ``snapshot`` if a later forward (a second use) has replaced it."""
     if module.__dict__.get("output") is not snapshot.get("output"):
         module.__dict__.update(snapshot)
@@ -133,7 +134,7 @@ class Sequential(_Container):
                 xs.append(layer.forward(xs[i]))
             except (ValueError, TypeError) as err:
                 raise _in_layer(i, layer, err) from err
-            states.append(_snapshot(layer))
+            states.append(forward_state(layer))
             yield i
 
     def _backprop(self, input, grad_output, scale=1.0, *, grad_input=True, parameters=True, overwrite=False):
@@ -160,7 +161,7 @@ class Sequential(_Container):
         g = grad_output
         for i in range(len(layers) - 1, first - 1, -1):
             layer = layers[i]
-            _restore(layer, states[i])
+            restore_forward_state(layer, states[i])
             try:
                 g = layer._backprop(xs[i] if i else input, g, scale, grad_input=grad_input or i > first,
                                     parameters=parameters and _may_have_parameters(layer), overwrite=overwrite)
@@ -203,7 +204,7 @@ class Residual(_Container):
             fx = self.block.forward(input)
         except (ValueError, TypeError) as err:
             raise _in_layer(0, self.block, err) from err
-        self._state = _snapshot(self.block)
+        self._state = forward_state(self.block)
         if fx.shape != input.shape:
             raise ShapeError(f"Residual block must keep the shape: input {shape_str(input.shape)}, "
                              f"block output {shape_str(fx.shape)}")
@@ -213,7 +214,7 @@ class Residual(_Container):
         if self._state is None:
             raise RuntimeError("Residual.backward needs a forward first (and none since clear_state)")
         overwrite = parameters and _overwrite(self, overwrite)
-        _restore(self.block, self._state)
+        restore_forward_state(self.block, self._state)
         g = self.block._backprop(input, grad_output, scale, grad_input=grad_input, parameters=parameters,
                                  overwrite=overwrite)
         self.grad_input = grad_output + g if grad_input else None
