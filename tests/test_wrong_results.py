@@ -192,7 +192,7 @@ def test_debug_shows_an_internal_error_s_traceback_on_the_terminal(xor, monkeypa
     ({"model": "[{Linear: 4}, BatchNorm1d, Tanh, {Linear: 2}]", "training": "{epochs: 1, batch_size: 3}"},
      "BatchNormalization needs more than 1 value per feature in training, got input (1, 4)"),
     ({"model": "[{Linear: 1}]", "criterion": "BCELoss"},
-     "BCECriterion expected output probabilities in [0, 1]"),
+     "BCELoss expected output probabilities in [0, 1]"),
     ({"data": "{train: xor.csv, validation_split: 0.1}"},
      "xor.yaml:1: data.validation_split: a validation fraction of 0.1 of 4 samples leaves 4 for training and 0"),
     ({"data": "{train: xor.csv, validation: wide.csv}"},

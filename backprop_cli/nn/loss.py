@@ -241,7 +241,7 @@ class _ClassCriterion(_Weighted, Criterion):
 
     def mean_count(self, output, target) -> float:
         """``sum_i w[t_i]``: the summed weights of the targets not ignored (their number without weights)."""
-        targets = self._target_weights(np.asarray(target), output.dtype)
+        targets = self._targets(np.asarray(target), output.dtype)
         return float(len(targets.t)) if targets.w is None else float(np.sum(targets.w, dtype=np.float64))
 
     def extra_repr(self) -> str:
