@@ -334,3 +334,129 @@ def test_a_tiny_gzip_claiming_a_huge_payload_is_refused_before_allocating(tmp_pa
     with pytest.raises(DataError, match="header promises 60000x100x100 uint8"):
         read_idx(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000   # KiB: far below 600 MB
+
+
+# --------------------------------------------------------------------------- CSV columns: by name, missing, categories
+def test_features_by_name_in_their_order_and_a_later_file_matched_by_name(tmp_path):
+    train = load_csv(write(tmp_path, "id,b,a,y\n1,2,3,0\n2,4,5,1\n"), features=["a", "b"], label_column="y")
+    assert train.x.tolist() == [[3, 2], [5, 4]] and train.columns.feature_names == ["a", "b"]
+    later = write(tmp_path, "note,a,y,extra,b\nx,30,1,z,20\n", "later.csv")     # shuffled, extra columns
+    ds = load_csv(later, columns=train.columns, classes=train.classes)
+    assert ds.x.tolist() == [[30, 20]] and ds.y.tolist() == [1]
+    assert load_csv(later, columns=train.columns, label_column=None).y is None
+    with pytest.raises(DataError) as err:
+        load_csv(write(tmp_path, "a,y\n1,0\n", "short.csv"), columns=train.columns)
+    assert str(err.value) == (f'{tmp_path / "short.csv"}:1: no column named "b" (a feature of the model); '
+                              "the header has a, y")
+
+
+def test_a_headerless_later_file_goes_by_position_and_its_width_is_checked(tmp_path):
+    train = load_csv(write(tmp_path, "a,b,c,y\n1,2,3,0\n4,5,6,1\n"), features=["c", "a"])
+    assert load_csv(write(tmp_path, "7,8,9,1\n", "full.csv"), columns=train.columns).x.tolist() == [[9, 7]]
+    alone = write(tmp_path, "9,7\n", "alone.csv")                     # the features alone, in model order
+    assert load_csv(alone, columns=train.columns, label_column=None).x.tolist() == [[9, 7]]
+    with pytest.raises(DataError) as err:
+        load_csv(write(tmp_path, "1,2,3\n", "three.csv"), columns=train.columns, label_column=None)
+    assert str(err.value) == (f"{tmp_path / 'three.csv'}:1: found 3 columns and no header; expected 4 like the "
+                              "training data, or its 2 feature columns alone (in order)")
+
+
+@pytest.mark.parametrize("text", ["a;b;y\n1;2;0\n3;4;1\n", "a\tb\ty\n1\t2\t0\n3\t4\t1\n", "a|b|y\n1|2|0\n3|4|1\n",
+                                  "a,b,y\n1,2,0\n3,4,1\n"])
+def test_the_delimiter_is_sniffed_from_the_header_line(tmp_path, text):
+    ds = load_csv(write(tmp_path, text, "d.txt"))
+    assert ds.x.tolist() == [[1, 2], [3, 4]] and ds.y.tolist() == [0, 1]
+
+
+def test_the_header_line_decides_the_delimiter_when_data_rows_disagree(tmp_path):
+    path = write(tmp_path, "a;b;y\n1,5;2;0\n")                     # ';' cells, ',' decimal separators
+    with pytest.raises(DataError) as err:
+        load_csv(path)
+    assert str(err.value) == f"{path}:2: column \"a\": cannot read '1,5' as a number (write 1.5: a decimal point)"
+
+
+def test_missing_cells_error_drop_and_mean(tmp_path):
+    path = write(tmp_path, "a,b,y\n1,2,0\n3,,1\n5,NA,0\n,8,1\n")
+    with pytest.raises(DataError) as err:
+        load_csv(path)
+    assert str(err.value) == (f'{path}:3: column "b": empty cell, expected a number; missing cells need '
+                              "missing: drop or mean")
+    dropped = load_csv(path, missing="drop")
+    assert dropped.x.tolist() == [[1, 2]] and dropped.y.tolist() == [0] and dropped.rows.tolist() == [0]
+    kept = load_csv(path, missing="mean")
+    assert np.isnan(kept.x).sum() == 3 and kept.y.tolist() == [0, 1, 0, 1]
+    kept.columns.fit_means(kept.x, str(path))
+    assert kept.columns.means.tolist() == [3.0, 5.0]                 # (1 + 3 + 5) / 3, (2 + 8) / 2
+    assert kept.columns.impute(kept.x).tolist() == [[1, 2], [3, 5], [5, 5], [3, 8]]
+
+
+def test_a_missing_label_is_dropped_or_named(tmp_path):
+    path = write(tmp_path, "a,y\n1,yes\n2,\n3,no\n")
+    assert load_csv(path, missing="drop").y.tolist() == [1, 0]
+    with pytest.raises(DataError, match=r'd\.csv:3: column "y": empty cell, expected a label; missing: drop'):
+        load_csv(path, missing="mean")
+
+
+def test_categorical_columns_are_one_hot_with_training_categories(tmp_path):
+    train = load_csv(write(tmp_path, "size,color,y\n1,red,0\n2,blue,1\n3,red,1\n"), categorical=["color"])
+    assert train.columns.feature_names == ["size", "color=blue", "color=red"]
+    assert train.x.tolist() == [[1, 0, 1], [2, 1, 0], [3, 0, 1]]
+    later = write(tmp_path, "color,size\nblue,4\ngreen,5\n", "later.csv")
+    with pytest.raises(DataError) as err:
+        load_csv(later, columns=train.columns, label_column=None)
+    assert str(err.value) == (f"{later}:3: column \"color\": category 'green' was not in the training data "
+                              "(blue, red); unknown: ignore would encode it as all zeros")
+    ignoring = load_csv(write(tmp_path, "size,color,y\n1,red,0\n2,blue,1\n", "i.csv"), categorical=["color"],
+                        unknown="ignore")
+    assert load_csv(later, columns=ignoring.columns, label_column=None).x.tolist() == [[4, 1, 0], [5, 0, 0]]
+
+
+def test_a_missing_category_is_filled_with_the_category_frequencies(tmp_path):
+    ds = load_csv(write(tmp_path, "color,y\nred,0\nblue,1\nred,1\n,0\n"), categorical=["color"], missing="mean")
+    ds.columns.fit_means(ds.x, "d.csv")
+    assert ds.columns.impute(ds.x)[3].tolist() == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_a_categorical_column_past_the_limit_is_one_line(tmp_path):
+    from backprop_cli.data import MAX_CATEGORIES
+    rows = "".join(f"{i},user{i},{i % 2}\n" for i in range(10_000))
+    with pytest.raises(DataError) as err:
+        load_csv(write(tmp_path, "n,user,y\n" + rows), categorical=["user"])
+    assert str(err.value) == (f'{tmp_path / "d.csv"}: column "user": 10,000 distinct values in categorical column '
+                              f'"user", more than the {MAX_CATEGORIES:,} allowed (each becomes one input); '
+                              "is it an identifier?")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"features": ["a", "zz"]}, 'no column named "zz" (feature); the header has a, b, y'),
+    ({"features": ["a", "a"]}, 'features lists column "a" twice'),
+    ({"features": ["a", "y"]}, 'column "y" is the label column; it cannot also be a feature'),
+    ({"features": ["a"], "categorical": ["b"]}, 'categorical column "b" is not one of the features'),
+    ({"categorical": ["y"]}, 'column "y" is the label column; it cannot also be a feature'),
+    ({"features": [7]}, "feature 7 is out of range: the file has 3 columns (0..2, or -1 for the last)"),
+])
+def test_bad_column_choices_are_one_line_at_the_header(tmp_path, kwargs, message):
+    path = write(tmp_path, "a,b,y\n1,2,0\n")
+    with pytest.raises(DataError) as err:
+        load_csv(path, **kwargs)
+    assert str(err.value) == f"{path}:1: {message}"
+
+
+def test_a_duplicated_header_name_of_a_used_column_is_refused(tmp_path):
+    path = write(tmp_path, "a,b,a,y\n1,2,3,0\n")
+    with pytest.raises(DataError, match=r'column name "a" appears 2 times in the header \(columns 1, 3\); rename'):
+        load_csv(path)
+
+
+def test_columns_state_round_trips(tmp_path):
+    from backprop_cli.data import Columns
+    ds = load_csv(write(tmp_path, "size,color,y\n1,red,0\n,blue,1\n"), categorical=["color"], missing="mean")
+    ds.columns.fit_means(ds.x, "d.csv")
+    meta, arrays = ds.columns.state_dict()
+    assert meta["feature_names"] == ["size", "color=blue", "color=red"]
+    back = Columns.from_state(meta, arrays)
+    fields = ("header", "width", "features", "labels", "categories", "missing", "unknown")
+    assert [getattr(back, f) for f in fields] == [getattr(ds.columns, f) for f in fields]
+    assert back.means.tolist() == ds.columns.means.tolist() == [1.0, 0.5, 0.5]
+    with pytest.raises(ValueError, match="outside its width"):
+        Columns.from_state({**meta, "features": [9]}, arrays)

@@ -15,10 +15,12 @@ the line (text files) or the header field / byte offset (binary files), the colu
 expected. Programming mistakes (a bad argument) raise ``ValueError``.
 
 One module a format, each saying what it checks: ``csvfile`` (CSV, TSV), ``idx``, ``npz``;
+``columns`` the :class:`Columns` of a table (features by name, categories, missing cells);
 ``load`` picks the reader from a file's name; ``dataset`` holds :class:`Dataset`, the split and the
 checks the readers share; ``normalize`` the :class:`Normalizer`.
 """
 
+from .columns import MAX_CATEGORIES, Columns
 from .csvfile import load_csv
 from .dataset import TASKS, Dataset, train_val_split
 from .idx import MAX_IDX_BYTES, idx_images, load_idx, read_idx, write_idx
@@ -26,5 +28,5 @@ from .load import FORMATS, infer_format, load_dataset
 from .normalize import Normalizer
 from .npz import load_npz, npz_features
 
-__all__ = ["FORMATS", "MAX_IDX_BYTES", "TASKS", "Dataset", "Normalizer", "idx_images", "infer_format", "load_csv",
+__all__ = ["Columns", "FORMATS", "MAX_CATEGORIES", "MAX_IDX_BYTES", "TASKS", "Dataset", "Normalizer", "idx_images", "infer_format", "load_csv",
            "load_dataset", "load_idx", "load_npz", "npz_features", "read_idx", "train_val_split", "write_idx"]

@@ -1,16 +1,17 @@
-"""CSV and TSV: delimited text, one sample a row, numeric feature columns and one or more label columns.
+"""CSV and TSV: delimited text, one sample a row, feature columns and one or more label columns.
 
 :func:`load_csv` validates, naming the file, line and column of the first problem: the file exists
 and is UTF-8 text (gzip data is decompressed), it has rows, every row has as many columns as the
-first, the label columns exist (by index, or by name in a header row), every feature cell is a
-finite number, and the labels fit the task: numbers for regression, 0/1 or two classes for binary,
-names or whole numbers for classification (one of the training classes, when those are given).
+first, the label and feature columns exist (by index, or by name in a header row; see
+:mod:`.columns` for how a later file is matched to the training file), every numeric feature cell is
+a finite number or, as ``missing`` allows, a missing one, every categorical cell a known category,
+and the labels fit the task: numbers for regression, 0/1 or two classes for binary, names or whole
+numbers for classification (one of the training classes, when those are given).
 """
 
 from __future__ import annotations
 
 import csv
-import difflib
 import gzip
 import re
 import zlib
@@ -20,53 +21,55 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .columns import Columns, check_policies, is_missing_number, is_number
 from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, first_nonfinite, listing
 
 
 def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
-             task: str = "classification", classes: Sequence[str] | None = None,
-             delimiter: str = ",", dtype=np.float32) -> Dataset:
-    """Read a delimited text file of numeric features and one label column (or several, for
+             task: str = "classification", classes: Sequence[str] | None = None, delimiter: str | None = None,
+             features: Sequence[int | str] | None = None, categorical: Sequence[int | str] = (),
+             missing: str = "error", unknown: str = "error", columns: Columns | None = None,
+             dtype=np.float32) -> Dataset:
+    """Read a delimited text file of feature columns and one label column (or several, for
     multi-output regression or multi-label binary targets). ``label_column=None`` reads samples
-    without labels (for predictions): every column is a feature and ``y`` is ``None``.
+    without labels (for predictions) and ``y`` is ``None``.
 
-    ``header=None`` detects a header: the first row has a non-numeric cell in a feature column (a
-    label column given by name implies one). Classification labels: names map to indices in sorted
-    order; whole numbers starting at 0 are used as indices; other whole numbers map through their
-    sorted unique values. Pass the training set's ``classes`` to reuse its mapping. Blank lines are
-    skipped; a file starting with the gzip magic bytes is decompressed. Numbers are read as ``dtype``
-    (features, and the targets of regression and binary tasks).
+    The columns (see :mod:`.columns`): ``features`` names the feature columns in model-input order
+    (default: every column but the labels), ``categorical`` those among them to one-hot encode;
+    ``missing`` and ``unknown`` say what a missing cell and an unseen category do. The returned
+    Dataset's ``columns`` holds that choice, fitted; pass it as ``columns`` to read a later file the
+    same way (features by name, or by position without a header; ``label_column=None`` skips the
+    labels), and the other column arguments are then ignored.
+
+    ``delimiter=None`` takes the one of ``, ; tab |`` that splits the first lines alike (the header
+    above all). ``header=None`` detects a header: the first row has a cell that is neither a number
+    nor missing in a numeric column (a column given by name implies one; a later file has one when
+    it shares a name with the training file's). Classification labels: names map to indices in
+    sorted order; whole numbers starting at 0 are used as indices; other whole numbers map through
+    their sorted unique values. Pass the training set's ``classes`` to reuse its mapping. Blank
+    lines are skipped; a file starting with the gzip magic bytes is decompressed. Numbers are read as
+    ``dtype`` (features, and the targets of regression and binary tasks).
     """
     check_task(task)
+    check_policies(missing, unknown)
     name = str(path)
-    rows, line_no = _text_rows(path, name, delimiter)
+    rows, line_no = _text_rows(path, name)
+    delimiter = delimiter or sniff_delimiter(rows)
     first = _split(rows[0], delimiter)
-    ncols = len(first)
-    specs = list(label_column) if isinstance(label_column, (list, tuple)) else [label_column]
-    if label_column is None:
-        specs = []
-    elif not specs:
-        raise ValueError("label_column must name at least one column")
-    if header is None:
-        if any(isinstance(s, str) for s in specs):
-            header = True
-        else:
-            labels_at = {_column_index(s, ncols, None, name, line_no[0]) for s in specs}
-            header = any(not _is_number(first[j].strip()) for j in range(ncols) if j not in labels_at)
+    ncols, first_line = len(first), line_no[0]
+    fitting = columns is None
+    if fitting:
+        columns, header = _choose(first, rows[0], header, label_column, features, categorical, missing, unknown,
+                                  delimiter, {"file": name, "line": first_line})
+        feature_idx, label_idx = columns.features, columns.labels
+    else:
+        header = _later_header(first, columns) if header is None else header
+        feature_idx, label_idx = columns.find(first, header, labels=label_column is not None, file=name,
+                                              line=first_line)
     names = [c.strip() for c in first] if header else None
-    label_idx = [_column_index(s, ncols, names, name, line_no[0]) for s in specs]
-    if len(set(label_idx)) != len(label_idx):
-        raise ValueError(f"label_column lists a column twice: {label_column!r}")
-    feature_idx = [j for j in range(ncols) if j not in label_idx]
-    if not feature_idx:
-        hint = next((f"; is the delimiter {d!r}?" for d in (",", ";", "\t", " ")
-                     if d != delimiter and d in rows[0]), "")
-        raise DataError(f"found {ncols} column(s) with delimiter {delimiter!r}, and no feature columns "
-                        f"besides the label{hint}", file=name, line=line_no[0])
-    first_line = line_no[0]
     if header:
         if len(rows) == 1:
-            raise DataError("the file has a header but no data rows", file=name, line=line_no[0])
+            raise DataError("the file has a header but no data rows", file=name, line=first_line)
         rows, line_no = rows[1:], line_no[1:]
 
     def locate(i: int, j: int | None = None) -> dict:
@@ -82,25 +85,119 @@ def load_csv(path, *, label_column: int | str | Sequence[int | str] | None = -1,
         like = f"the header (line {first_line})" if header else f"line {first_line}"
         raise DataError(f"found {counts[i]} columns, expected {ncols} like {like}", **locate(i))
 
-    x = _parse_features(rows, feature_idx, delimiter, quoted, locate, dtype)
-    i = first_nonfinite(x)
-    if i is not None:
-        j = feature_idx[int(np.argmax(~np.isfinite(x[i])))]
-        raise DataError(f"{_split(rows[i], delimiter)[j].strip()!r} is not a finite number", **locate(i, j))
-    if not label_idx:
-        return Dataset(x, None, list(classes) if classes is not None else None, name)
+    in_file = dict(zip(columns.features, feature_idx))          # training position -> this file's column
+    numeric_idx = [in_file[j] for j in columns.features if j not in columns.categories]
+    numeric = _parse_features(rows, numeric_idx, delimiter, quoted, locate, columns.missing != "error",
+                              dtype)
+    bad = ~np.isfinite(numeric) if columns.missing == "error" else np.isinf(numeric)   # NaN: a missing cell
+    if bad.any():
+        i, k = (int(v) for v in np.argwhere(bad)[0])
+        raise DataError(f"{_split(rows[i], delimiter)[numeric_idx[k]].strip()!r} is not a finite number",
+                        **locate(i, numeric_idx[k]))
+    text = {j: _column_cells(rows, cells, in_file[j], ncols, delimiter) for j in columns.categories}
     labels = [_column_cells(rows, cells, j, ncols, delimiter) for j in label_idx]
+    keep = _missing_cells(numeric, [(c, in_file[j], "category") for j, c in text.items()]
+                          + [(c, j, "label") for c, j in zip(labels, label_idx)], columns.missing, locate)
+    if keep is not None:
+        numeric, line_no = numeric[keep], [line_no[i] for i in keep]
+        text = {j: [column[i] for i in keep] for j, column in text.items()}
+        labels = [[column[i] for i in keep] for column in labels]
+    place = lambda i, j: locate(i, in_file[j])
+    if fitting:
+        columns.fit_categories(text, place)
+    x = columns.encode(numeric, text, place)
+    if not label_idx:
+        return Dataset(x, None, list(classes) if classes is not None else None, name, columns, keep)
     y, classes = _csv_targets(labels, label_idx, task, classes, locate, dtype)
-    return Dataset(x, y, classes, name)
+    return Dataset(x, y, classes, name, columns, keep)
 
 
-def _text_rows(path, name: str, delimiter: str) -> tuple[list[str], list[int]]:
+def _choose(first: list[str], row: str, header: bool | None, label_column, features, categorical, missing: str,
+            unknown: str, delimiter: str, where: dict) -> tuple[Columns, bool]:
+    """The training file's :class:`Columns` (categories not yet fitted) and whether it has a header."""
+    specs = [] if label_column is None else list(label_column) if isinstance(label_column, (list, tuple)) \
+        else [label_column]
+    if label_column is not None and not specs:
+        raise ValueError("label_column must name at least one column")
+    if features is None and len(first) <= len(specs):
+        hint = next((f"; is the delimiter {d!r}?" for d in DELIMITERS if d != delimiter and d in row), "")
+        raise DataError(f"found {len(first)} column(s) with delimiter {delimiter!r}, and no feature columns "
+                        f"besides the label{hint}", **where)
+    header = _training_header(first, header, specs, features, categorical)
+    columns = Columns.choose([c.strip() for c in first] if header else None, len(first), labels=specs,
+                             features=features, categorical=categorical, missing=missing, unknown=unknown, **where)
+    return columns, header
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(rows: list[str], lines: int = 20) -> str:
+    """The one of :data:`DELIMITERS` that splits the first ``lines`` rows into the same number of cells,
+    the most cells winning; when none splits them alike, the one that splits the first row most."""
+    sample = rows[:lines]
+    splits = lambda d, row: len(_split(row, d)) - 1
+    alike = [d for d in DELIMITERS if splits(d, sample[0]) > 0 and len({splits(d, r) for r in sample}) == 1]
+    return max(alike or DELIMITERS, key=lambda d: splits(d, sample[0]))
+
+
+def _training_header(first: list[str], header: bool | None, labels: list, features, categorical) -> bool:
+    """``header`` when given; else whether a column is named, or the first row has a cell that is
+    neither a number nor missing in a column that should hold numbers."""
+    if header is not None:
+        return header
+    specs = [*labels, *(features or ()), *categorical]
+    if any(isinstance(s, str) for s in specs):
+        return True
+    ncols = len(first)
+    text = {s % ncols for s in [*labels, *categorical] if isinstance(s, int) and -ncols <= s < ncols}
+    wanted = range(ncols) if features is None else [s % ncols for s in features if -ncols <= s < ncols]
+    return any(not is_number(first[j].strip()) and not is_missing_number(first[j].strip())
+               for j in wanted if j not in text)
+
+
+def _later_header(first: list[str], columns: Columns) -> bool:
+    """Whether a file read with a training file's ``columns`` starts with a header: it shares a column
+    name with the training file, or a cell that should be a number is not one."""
+    cells = [c.strip() for c in first]
+    if columns.header is not None and set(cells) & set(columns.header):
+        return True
+    if len(cells) == columns.width:
+        numeric = [j for j in columns.features if j not in columns.categories]
+    elif len(cells) == len(columns.features):
+        numeric = [k for k, j in enumerate(columns.features) if j not in columns.categories]
+    else:
+        return columns.header is not None and not any(is_number(c) for c in cells)
+    return any(not is_number(cells[j]) and not is_missing_number(cells[j]) for j in numeric)
+
+
+def _missing_cells(numeric: np.ndarray, text: list[tuple[list[str], int, str]], missing: str,
+                   locate: Callable[..., dict]) -> np.ndarray | None:
+    """Apply the ``missing`` policy to the rows' missing cells: NaN in ``numeric``, empty strings in
+    ``text`` (``(cells, column, "category" | "label")``). Raises for the first one (``error``; a label
+    unless ``drop``), or gives the indices of the rows to keep (``drop``); None when every row stays."""
+    gaps = np.isnan(numeric).any(axis=1)
+    for column, j, kind in text:
+        empty = np.array([c == "" for c in column], dtype=bool)
+        if empty.any() and (missing == "error" or (kind == "label" and missing != "drop")):
+            hint = "missing cells need missing: drop or mean" if kind != "label" else \
+                "missing: drop leaves out the rows without one"
+            raise DataError(f"empty cell, expected a {kind}; {hint}", **locate(int(np.argmax(empty)), j))
+        gaps |= empty
+    if missing != "drop" or not gaps.any():
+        return None
+    if gaps.all():
+        raise DataError("every row has a missing cell; nothing is left with missing: drop", **locate(0) | {"line": None})
+    return np.flatnonzero(~gaps)
+
+
+def _text_rows(path, name: str) -> tuple[list[str], list[int]]:
     """The file's non-blank lines and their 1-based line numbers."""
     text = _decode(_read_maybe_gzip(existing_file(path), name), name)
     lines = text.splitlines()
     kept = [i for i, line in enumerate(lines) if line and not line.isspace()]
     if not kept:
-        raise DataError(f"the file is empty, expected rows of numbers separated by {delimiter!r}", file=name)
+        raise DataError("the file is empty, expected a header or rows of values separated by commas", file=name)
     rows = lines if len(kept) == len(lines) else [lines[i] for i in kept]
     return rows, [i + 1 for i in kept]
 
@@ -142,68 +239,55 @@ def _quoted_cells(rows: list[str], delimiter: str, locate: Callable[..., dict]) 
     return cells
 
 
-def _column_index(spec, ncols: int, names: list[str] | None, name: str, header_line: int) -> int:
-    """Resolve a label column given by (possibly negative) index or by header name."""
-    if isinstance(spec, bool) or not isinstance(spec, (int, np.integer, str)):
-        raise ValueError(f"label_column must be an int or a column name, got {spec!r}")
-    if isinstance(spec, str):
-        if names is None:
-            raise DataError(f"label column {spec!r} is given by name, but the file has no header row",
-                            file=name, line=header_line)
-        if spec in names:
-            return names.index(spec)
-        close = difflib.get_close_matches(spec, names, n=1, cutoff=0.5)
-        close = close or [n for n in names if n.lower() == spec.lower()]
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        raise DataError(f'no column named "{spec}"; the header has {listing(names, 20)}{hint}',
-                        file=name, line=header_line)
-    if not -ncols <= spec < ncols:
-        raise DataError(f"label column {spec} is out of range: the file has {ncols} columns "
-                        f"(0..{ncols - 1}, or -1 for the last)", file=name, line=header_line)
-    return int(spec) % ncols
-
-
 def _parse_features(rows: list[str], cols: list[int], delimiter: str, quoted: bool,
-                    locate: Callable[..., dict], dtype=np.float32) -> np.ndarray:
-    """The feature columns as ``dtype`` ``(N, F)``, in one ``np.loadtxt`` pass (C speed)."""
+                    locate: Callable[..., dict], allow_missing: bool = False, dtype=np.float32) -> np.ndarray:
+    """The numeric feature columns ``cols`` as ``dtype`` ``(N, F)``, in one ``np.loadtxt`` pass (C speed).
+    With ``allow_missing`` a missing cell (:func:`~.columns.is_missing_number`) is NaN; the chunks of
+    rows that hold one are read in Python."""
     def read(chunk):
         return np.loadtxt(chunk, delimiter=delimiter, dtype=dtype, comments=None, ndmin=2,
-                          usecols=cols, quotechar='"' if quoted else None)
+                          usecols=cols, quotechar='"' if quoted else None).reshape(len(chunk), len(cols))
 
     def check(i: int) -> None:
         cells = _split(rows[i], delimiter)
         for j in cols:
             cell = cells[j].strip()
-            if not _is_number(cell):
-                what = "empty cell, expected a number" if not cell else f"cannot read {cell!r} as a number"
+            if not is_number(cell) and not (allow_missing and is_missing_number(cell)):
+                what = "empty cell, expected a number; missing cells need missing: drop or mean" if not cell \
+                    else f"cannot read {cell!r} as a number" + _number_hint(cell)
                 raise DataError(what, **locate(i, j))
 
+    def with_gaps(i: int) -> list[float]:
+        check(i)
+        cells = _split(rows[i], delimiter)
+        return [np.nan if is_missing_number(cells[j].strip()) else float(cells[j]) for j in cols]
+
+    if not cols:
+        return np.zeros((len(rows), 0), dtype=dtype)
     try:
         return read(rows)
     except ValueError as err:
         reason = err
-    # Error path only. numpy's message names the row ("... at row 12, column 3."); trust but verify,
-    # else find the first bad chunk with loadtxt and scan it in Python.
+    # Error path, or missing cells. numpy's message names the row ("... at row 12, column 3."); trust
+    # but verify, else read chunk by chunk with loadtxt and scan the chunks it refuses in Python.
     hint = re.search(r"at row (\d+)", str(reason))
-    if hint and int(hint.group(1)) < len(rows):
+    if hint and int(hint.group(1)) < len(rows) and not allow_missing:
         check(int(hint.group(1)))
-    step = 1024
+    step, parts = 1024, []
     for start in range(0, len(rows), step):
         try:
-            read(rows[start:start + step])
+            parts.append(read(rows[start:start + step]))
         except ValueError:
-            for i in range(start, min(start + step, len(rows))):
-                check(i)
+            rest = range(start, min(start + step, len(rows)))
+            parts.append(np.array([with_gaps(i) for i in rest], dtype=dtype).reshape(len(rest), len(cols)))
+    if allow_missing:
+        return np.concatenate(parts)
     raise DataError(f"cannot read the features: {reason}", **locate(0) | {"line": None})
 
 
-def _is_number(text: str) -> bool:
-    """Whether ``np.loadtxt`` reads ``text`` as a number (Python's ``float`` also takes ``1_0``, ``١``)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.isascii() and "_" not in text
+def _number_hint(cell: str) -> str:
+    """`` (write 1.5: a decimal point)`` for a cell written with a decimal comma, else nothing."""
+    return f" (write {cell.replace(',', '.')}: a decimal point)" if re.fullmatch(r"[-+]?\d+,\d+", cell) else ""
 
 
 def _column_cells(rows: list[str], cells: list[list[str]] | None, j: int, ncols: int,
@@ -223,7 +307,7 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
     if task == "regression" or (task == "binary" and (len(labels) > 1 or numbers[0] is not None)):
         for column, values, j in zip(labels, numbers, label_idx):
             if values is None:
-                i = next(i for i, cell in enumerate(column) if not _is_number(cell))
+                i = next(i for i, cell in enumerate(column) if not is_number(cell))
                 raise DataError(f"cannot read {column[i]!r} as a number ({task} needs numeric targets)",
                                 **locate(i, j))
             i = first_nonfinite(values)
@@ -262,7 +346,7 @@ def _csv_targets(labels: list[list[str]], label_idx: list[int], task: str, class
 
 def _numbers_or_none(cells: list[str]) -> np.ndarray | None:
     """The cells as float64 numbers, or ``None`` when any cell is not a number."""
-    if not all(_is_number(c) for c in cells):
+    if not all(is_number(c) for c in cells):
         return None
     return np.asarray(cells).astype(np.float64)
 

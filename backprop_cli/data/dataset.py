@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DataError, shape_str
+
+if TYPE_CHECKING:
+    from .columns import Columns
 
 TASKS = ("classification", "regression", "binary")
 
@@ -30,12 +34,18 @@ class Dataset:
     ``classes[i]`` names class index ``i`` (classification, and binary with named labels); ``None``
     for numeric targets. Pass ``classes`` from the training set when loading eval or predict data,
     so the same name gets the same index.
+
+    A table (CSV) also gives its ``columns`` (:class:`~.columns.Columns`: which columns the features
+    are and how they were encoded), and ``rows``, each sample's 0-based data row in the file, when
+    rows with missing cells were left out.
     """
 
     x: np.ndarray
     y: np.ndarray | None
     classes: list[str] | None
     source: str
+    columns: Columns | None = None
+    rows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.x) != len(self.y):
@@ -46,7 +56,8 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The samples at ``index`` (an integer array), in that order."""
-        return Dataset(self.x[index], None if self.y is None else self.y[index], self.classes, self.source)
+        return Dataset(self.x[index], None if self.y is None else self.y[index], self.classes, self.source,
+                       self.columns, None if self.rows is None else self.rows[index])
 
 
 def train_val_split(dataset: Dataset, fraction: float, rng: np.random.Generator, *,

@@ -21,12 +21,14 @@ FORMATS = ("csv", "tsv", "idx", "npz")
 
 
 def load_dataset(path, *, labels=None, format: str | None = None, task: str = "classification",
-                 label_column: int | str | Sequence[int | str] | None = -1, header: bool | None = None,
-                 classes: Sequence[str] | None = None, delimiter: str | None = None, dtype=np.float32) -> Dataset:
+                 classes: Sequence[str] | None = None, dtype=np.float32, **csv) -> Dataset:
     """Load ``path`` with the reader its format needs (``format`` overrides the guess from the name);
     features (and numeric targets) are read as ``dtype``.
 
-    CSV ``delimiter=None`` means a tab for ``.tsv`` names (and ``format="tsv"``), else a comma.
+    ``csv`` holds :func:`~.csvfile.load_csv`'s options for a CSV or TSV file (``label_column``,
+    ``header``, ``delimiter``, ``features``, ``categorical``, ``missing``, ``unknown``, ``columns``);
+    other formats ignore them. ``delimiter=None`` means a tab for ``.tsv`` names (and
+    ``format="tsv"``), else the delimiter the file's first lines show.
     """
     check_task(task)
     existing_file(path)
@@ -34,11 +36,9 @@ def load_dataset(path, *, labels=None, format: str | None = None, task: str = "c
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt in ("csv", "tsv"):
-        if delimiter is None:
-            tsv = fmt == "tsv" or Path(path).name.lower().removesuffix(".gz").endswith(".tsv")
-            delimiter = "\t" if tsv else ","
-        return load_csv(path, label_column=label_column, header=header, task=task, classes=classes,
-                        delimiter=delimiter, dtype=dtype)
+        if csv.get("delimiter") is None and (fmt == "tsv" or is_tsv(path)):
+            csv["delimiter"] = "\t"
+        return load_csv(path, task=task, classes=classes, dtype=dtype, **csv)
     if fmt == "npz":
         return load_npz(path, task=task, classes=classes, dtype=dtype)
     if labels is None:
@@ -46,6 +46,11 @@ def load_dataset(path, *, labels=None, format: str | None = None, task: str = "c
         hint = f" (is it {guess}?)" if guess != Path(path) and guess.exists() else ""
         raise DataError(f"IDX images need a labels file{hint}", file=str(path))
     return load_idx(path, labels, task=task, classes=classes, dtype=dtype)
+
+
+def is_tsv(path) -> bool:
+    """Whether the name says tab-separated: ``.tsv``, a trailing ``.gz`` ignored."""
+    return Path(path).name.lower().removesuffix(".gz").endswith(".tsv")
 
 
 def infer_format(path, labels=None) -> str:
