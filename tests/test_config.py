@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from pathlib import Path
@@ -183,6 +184,37 @@ def test_unknown_criterion_optimizer_and_schedule_names_are_suggested(tmp_path):
                              "did you mean ClassNLLCriterion?")
     assert lines[1].endswith("cfg.yaml:11: optimizer.name: unknown optimizer 'adamm'; did you mean adam?")
     assert lines[2].endswith("cfg.yaml:15: schedule.name: unknown schedule 'cosin'; did you mean cosine?")
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ("  delimiter: ab", "data.delimiter: expected one character such as ',', ';', '|' or tab, got 'ab'"),
+    ("  features: [a, b, a]", "data.features.2: lists column 'a' twice"),
+    ("  label_column: y\n  features: [a, y]", "data.features.1: 'y' is the label column (data.label_column); "
+                                             "a column is a label or a feature"),
+    ("  features: [a]\n  categorical: [b]", "data.categorical.0: 'b' is not one of data.features"),
+    ("  features: []", "data.features: expected at least 1 item(s), got a list []"),
+    ("  missing: skip", "data.missing: expected one of error, drop, mean, got 'skip'"),
+    ("  unknown: ignore", "data.unknown: applies to data.categorical columns, and there are none"),
+    ("  format: tsv\n  delimiter: ';'", "data.delimiter: format tsv is tab-separated, got ';'; set format: csv "
+                                        "for another delimiter"),
+])
+def test_bad_values_of_the_table_keys_are_one_line_each(tmp_path, lines, expected):
+    err = error_of(write(tmp_path, BASE.replace("  train: data/train.csv", "  train: data/train.csv\n" + lines)))
+    assert str(err) == f"{tmp_path / 'cfg.yaml'}:{3 + lines.count(chr(10))}: {expected}"   # the key's last line
+
+
+def test_table_keys_are_only_for_csv(tmp_path):
+    text = BASE.replace("data/train.csv", "data/train-images-idx3-ubyte.gz\n  train_labels: "
+                        "data/train-labels-idx1-ubyte.gz\n  features: [a]\n  missing: drop")
+    assert [line.split(": ", 1)[1] for line in str(error_of(write(tmp_path, text))).splitlines()] == [
+        "data.features: only for csv data (format is idx)", "data.missing: only for csv data (format is idx)"]
+
+
+def test_optimizer_and_schedule_names_in_any_case(tmp_path):
+    config = load_config(write(tmp_path, BASE.replace("name: sgd", "name: SGD") + "schedule: Cosine\n"))
+    assert config.optimizer.name == "sgd" and config.schedule.name == "cosine"
+    assert load_config(write(tmp_path, BASE.replace("optimizer:\n  name: sgd\n  lr: 0.1", "optimizer: Adam"))
+                       ).optimizer.name == "adam"
 
 
 def test_duplicate_key_names_both_lines(tmp_path):
@@ -384,14 +416,72 @@ def test_schema_is_a_json_schema_with_properties():
     json.dumps(schema)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    jsonschema = pytest.importorskip("jsonschema", reason="needs the test extra: pip install 'backprop-cli[test]'")
+    schema = config_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _readme_config() -> dict:
+    text = (ROOT / "README.md").read_text()
+    return yaml.safe_load(text.split("## Config files", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")) + ["README.md"])
+def test_shipped_configs_validate_against_the_emitted_json_schema(name):
+    data = _readme_config() if name == "README.md" else yaml.safe_load((ROOT / "configs" / name).read_text())
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator().iter_errors(data)]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("key, value", [("optimizer.lr", -1), ("optimizer.lr", "fast"), ("training.epochs", 0),
+                                        ("data.normalize", "zscore"), ("data.validation_split", 1.0),
+                                        ("training.bogus", 1), ("optimizer.name", "sgdd"), ("data.missing", "skip")])
+def test_the_json_schema_rejects_a_wrong_value(key, value):
+    data = yaml.safe_load((ROOT / "configs" / "iris.yaml").read_text())
+    section, field = key.split(".")
+    data.setdefault(section, {})[field] = value
+    assert not _validator().is_valid(data)
+
+
+def test_the_json_schema_uses_standard_keywords_and_describes_every_field():
+    schema = config_schema()
+    text = json.dumps(schema)
+    assert '"gt"' not in text and '"ge"' not in text and '"lt"' not in text and '"le"' not in text
+    assert schema["$defs"]["SGDConfig"]["properties"]["lr"]["exclusiveMinimum"] == 0
+    assert schema["$defs"]["DataConfig"]["properties"]["missing"]["enum"] == ["error", "drop", "mean"]
+    undescribed = [f"{where}.{name}" for where, node in [("Config", schema), *schema["$defs"].items()]
+                   for name, prop in node.get("properties", {}).items() if not prop.get("description")]
+    assert not undescribed, f"give each of these fields Field(description=...): {', '.join(undescribed)}"
+
+
 def test_dump_then_config_from_dict_round_trips(tmp_path):
     config = load_config(write(tmp_path, FULL, "configs/full.yaml"))
     dumped = config.dump()
     assert yaml.safe_load(yaml.safe_dump(dumped)) == dumped == json.loads(json.dumps(dumped))
-    assert dumped["data"]["train"] == str(tmp_path / "data" / "train-images-idx3-ubyte.gz")
-    rebuilt = config_from_dict(dumped)
+    assert dumped["data"]["train"] == "../data/train-images-idx3-ubyte.gz"         # as written
+    rebuilt = config_from_dict(dumped, base_dir=tmp_path / "configs")
     assert isinstance(rebuilt, Config) and rebuilt.dump() == dumped
+    assert rebuilt.data.train == config.data.train == tmp_path / "data" / "train-images-idx3-ubyte.gz"
     assert rebuilt.locate("model.1") == ("checkpoint", None)
+
+
+def test_a_dump_for_a_run_directory_gives_paths_from_there(tmp_path):
+    """A run's saved config finds the data from its own folder, wherever run and data move together."""
+    config = load_config(write(tmp_path, FULL, "configs/full.yaml"))
+    run = tmp_path / "runs" / "full"
+    dumped = config.dump(relative_to=run)
+    assert dumped["data"]["train"] == "../../data/train-images-idx3-ubyte.gz"
+    moved = tmp_path / "elsewhere" / "project"
+    rebuilt = config_from_dict(dumped, base_dir=moved / "runs" / "full")
+    assert rebuilt.data.train == moved / "data" / "train-images-idx3-ubyte.gz"
+    absolute = load_config(write(tmp_path, FULL.replace("../data/", f"{tmp_path}/data/"), "configs/abs.yaml"))
+    assert absolute.dump(relative_to=run)["data"]["train"] == str(tmp_path / "data" / "train-images-idx3-ubyte.gz")
 
 
 def test_config_from_dict_errors_are_placed_at_checkpoint(tmp_path):

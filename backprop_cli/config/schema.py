@@ -7,8 +7,12 @@ Reading keeps the line of every node, so each mistake is reported where it was m
 Every mistake found in one run is raised together, as one :class:`ConfigError` listing one per line
 (its ``problems`` attribute holds them one by one). Relative data paths resolve against the config
 file's directory; the validated Config holds absolute paths and has every ``auto`` resolved (data
-format, task, monitor, mode, cosine ``t_max``, name), so ``Config.dump()`` can be saved with
-a run and rebuilt anywhere with :func:`config_from_dict`.
+format, task, monitor, mode, cosine ``t_max``, name). ``Config.dump()`` gives the data paths as
+written (``dump(relative_to=run_dir)``: relative ones rewritten from that folder), so a dump saved
+with a run is rebuilt with :func:`config_from_dict` wherever the run and its data are moved together.
+
+Every field has a ``description`` and its bounds in :func:`number` or pydantic's constraints, so that
+:func:`config_schema` is a standard JSON Schema (``exclusiveMinimum``, ``enum``, ...) for editors.
 
 Layers and the criterion are written as a name (``ReLU``) or a one-key mapping (``Linear: 128``,
 ``Linear: {out_features: 10, bias: false}``, ``Residual: [{Linear: 10}, ReLU]``); the sizes the
@@ -30,12 +34,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr,
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
+from pydantic.json_schema import JsonSchemaValue
 
 from .keys import apply_override, pydantic_problems
 from .layers import CriterionSpec, ModelSpec, registry_of
 from .plugins import BUILTIN, Registry, load_plugins, resolve
-from .source import (PathKey, Places, combine, dotted, number_from_string, read_config_file, read_yaml, show,
-                     split_dotted)
+from .source import (NUMBER_PATTERN, PathKey, Places, combine, dotted, number_from_string, read_config_file,
+                     read_yaml, show, split_dotted)
 from ..data.load import infer_format
 from ..errors import ConfigError, DataError
 from ..optim.optimizers import optimizer_name
@@ -46,13 +51,36 @@ __all__ = ["OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "Config", "config_from_dict"
 
 
 # =========================================================================== value types
-#: A finite float; ints and numeric-looking strings (``"1e-3"``) are accepted, bools are not.
-Flt = Annotated[float, BeforeValidator(number_from_string), Field(allow_inf_nan=False)]
-PosFloat = Annotated[Flt, Field(gt=0)]
-NonNegFloat = Annotated[Flt, Field(ge=0)]
+_JSON_BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
+
+
+def number(**bounds: float) -> Any:
+    """A finite float within ``bounds`` (pydantic's ``gt``, ``ge``, ``lt``, ``le``); ints and numeric-looking
+    strings (``"1e-3"``, which YAML 1.1 reads as a string) are accepted, bools are not. Its JSON schema
+    gives the bounds as ``exclusiveMinimum``, ``minimum``, ... (they constrain numbers, not strings)."""
+    json = {"type": ["number", "string"], "pattern": NUMBER_PATTERN,
+            **{_JSON_BOUNDS[k]: v for k, v in bounds.items()}}
+    return Annotated[float, BeforeValidator(number_from_string), Field(allow_inf_nan=False, **bounds),
+                     WithJsonSchema(json)]
+
+
+Flt = number()
+PosFloat = number(gt=0)
+NonNegFloat = number(ge=0)
 PosInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
-Fraction = Annotated[Flt, Field(gt=0, lt=1)]
+Fraction = number(gt=0, lt=1)
+
+
+class JsonAlso:
+    """In the JSON schema, also accept the shorthands a BeforeValidator expands (``optimizer: adam``,
+    ``early_stopping: true``): ``{"anyOf": [*shorthands, the full form]}``."""
+
+    def __init__(self, *shorthands: dict) -> None:
+        self.shorthands = shorthands
+
+    def __get_pydantic_json_schema__(self, core_schema, handler) -> JsonSchemaValue:
+        return {"anyOf": [*self.shorthands, handler(core_schema)]}
 
 
 def _none_as_empty(value: Any) -> Any:
@@ -109,10 +137,22 @@ def _plugin_entry(value: Any, info: ValidationInfo) -> str:
 
 
 PluginEntry = Annotated[str, BeforeValidator(_plugin_entry)]
+
+
+def _delimiter(value: Any) -> Any:
+    """One character (``tab`` is a tab), not a quote, a line break, a digit or a letter."""
+    value = "\t" if value == "tab" else value
+    if not isinstance(value, str) or len(value) != 1 or value in '"\r\n.-+' or value.isalnum():
+        raise ValueError(f"expected one character such as ',', ';', '|' or tab, got {show(value)}")
+    return value
+
+
 DataPath = Annotated[Path, BeforeValidator(_file_path), WithJsonSchema({"type": "string"})]
 RunDir = Annotated[Path, BeforeValidator(_run_dir), WithJsonSchema({"type": "string"})]
 LabelColumn = Annotated[Union[int, str], PlainValidator(_label_column),
                         WithJsonSchema({"type": ["integer", "string"]})]
+Delimiter = Annotated[str, PlainValidator(_delimiter),
+                      WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 3})]
 
 
 def _report(info: ValidationInfo, path: PathKey, message: str) -> None:
@@ -125,10 +165,19 @@ def _report(info: ValidationInfo, path: PathKey, message: str) -> None:
 
 
 # =========================================================================== sections
+def _alias_properties(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A field's other names (``learning_rate`` for ``lr``) as properties of their own in the JSON schema."""
+    for name, info in model.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices) and name in schema.get("properties", {}):
+            for alias in info.validation_alias.choices:
+                if isinstance(alias, str) and alias != name:
+                    schema["properties"][alias] = {**schema["properties"][name], "description": f"Same as {name}."}
+
+
 class Section(BaseModel):
     """Strict: unknown keys are errors, and no value is coerced (``epochs: 2.5`` is an error)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_alias_properties)
 
 
 def guess_format(path: Path) -> str | None:
@@ -142,19 +191,54 @@ def guess_format(path: Path) -> str | None:
 class DataConfig(Section):
     """Where the examples are and how to read them."""
 
-    format: Literal["auto", "csv", "idx", "npz"] = "auto"
-    train: DataPath
-    train_labels: DataPath | None = None
-    validation: DataPath | None = None
-    validation_labels: DataPath | None = None
-    validation_split: Annotated[Flt, Field(ge=0, lt=1)] = 0.1
-    test: DataPath | None = None
-    test_labels: DataPath | None = None
-    label_column: LabelColumn = -1
-    header: bool | None = None
-    task: Literal["auto", "classification", "regression", "binary"] = "auto"
-    normalize: Literal["none", "standardize", "minmax", "scale"] = "none"
-    scale: PosFloat | None = None
+    format: Literal["auto", "csv", "tsv", "idx", "npz"] = Field(
+        "auto", description="How the data files are read; auto: from the training file's name "
+        "(.csv/.tsv/.txt, .npz, a name with idx or ubyte).")
+    train: DataPath = Field(description="The training data file, relative to this config's folder or absolute.")
+    train_labels: DataPath | None = Field(None, description="The labels file of data.train (IDX data only).")
+    validation: DataPath | None = Field(None, description="A validation data file (instead of validation_split).")
+    validation_labels: DataPath | None = Field(None, description="The labels file of data.validation (IDX only).")
+    validation_split: number(ge=0, lt=1) = Field(
+        0.1, description="The fraction of the training data held out for validation (stratified for classes) "
+        "when there is no data.validation file; 0: none, and best.npz follows the training loss.")
+    test: DataPath | None = Field(None, description="A test data file, scored after training and by eval.")
+    test_labels: DataPath | None = Field(None, description="The labels file of data.test (IDX data only).")
+    label_column: LabelColumn = Field(-1, description="The label column of a CSV: a header name or an index "
+                                      "(negative from the end; default: the last).")
+    header: bool | None = Field(None, description="Whether a CSV's first row names its columns; null: detected.")
+    delimiter: Delimiter | None = Field(None, description="The CSV cell separator, e.g. ',' ';' '|' or tab; "
+                                        "null: a tab for .tsv files, else the one the header line shows.")
+    features: Annotated[list[LabelColumn], Field(min_length=1)] | None = Field(
+        None, description="The CSV feature columns in model-input order, by name (or index); "
+        "null: every column but the label. Other files are matched by these names.")
+    categorical: list[LabelColumn] = Field(
+        default_factory=list, description="Feature columns of names to one-hot encode (categories learned "
+        "from the training file, at most 1,000 per column).")
+    missing: Literal["error", "drop", "mean"] = Field(
+        "error", description="A missing CSV cell: error (name its line and column), drop (leave out its row), "
+        "mean (fill with the training mean, stored with the checkpoint).")
+    unknown: Literal["error", "ignore"] = Field(
+        "error", description="A category not seen in training: error, or ignore (all-zero one-hot inputs).")
+    task: Literal["auto", "classification", "regression", "binary"] = Field(
+        "auto", description="What the labels are; auto: what the criterion needs.")
+    normalize: Literal["none", "standardize", "minmax", "scale"] = Field(
+        "none", description="Feature normalisation, fitted on the training data only.")
+    scale: PosFloat | None = Field(None, description="The divisor for normalize: scale (e.g. 255 for bytes).")
+
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_as_written(cls, data: Any, handler) -> DataConfig:
+        """Remember each data path as written (``../data/x.csv``), for :meth:`Config.dump`."""
+        config = handler(data)
+        if isinstance(data, dict):
+            config._written = {key: data[key] for key in DATA_FILES if isinstance(data.get(key), str)}
+        return config
+
+    def as_written(self, key: str) -> str:
+        """The path of ``data.<key>`` as the config wrote it (the absolute path when it was given as one)."""
+        return self._written.get(key, str(getattr(self, key)))
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> DataConfig:
@@ -162,8 +246,9 @@ class DataConfig(Section):
             self.format = guess_format(self.train) or "auto"
             if self.format == "auto":
                 _report(info, ("data", "train"), f"cannot tell the format from the name {self.train.name!r}; "
-                        "set data.format to csv, idx or npz")
+                        "set data.format to csv, tsv, idx or npz")
         self._check_labels(info)
+        self._check_columns(info)
         if self.validation is not None:
             if "validation_split" in self.model_fields_set and self.validation_split > 0:
                 _report(info, ("data", "validation_split"),
@@ -173,10 +258,29 @@ class DataConfig(Section):
             _report(info, ("data", "scale"), "required for normalize: scale (e.g. 255)" if self.scale is None
                     else f"only for normalize: scale (normalize is {self.normalize})")
         if self.format in ("idx", "npz"):
-            for key, default in (("header", None), ("label_column", -1)):
+            for key, default in CSV_ONLY.items():
                 if getattr(self, key) != default:
                     _report(info, ("data", key), f"only for csv data (format is {self.format})")
         return self
+
+    def _check_columns(self, info: ValidationInfo) -> None:
+        """What can be told without the file: repeats, the label among the features, categorical
+        columns that are not features; the file itself is checked when it is read."""
+        if self.format == "tsv" and self.delimiter not in (None, "\t"):
+            _report(info, ("data", "delimiter"), f"format tsv is tab-separated, got {show(self.delimiter)}; "
+                    "set format: csv for another delimiter")
+        for key in ("features", "categorical"):
+            values = getattr(self, key) or []
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    _report(info, ("data", key, i), f"lists column {show(value)} twice")
+                elif value == self.label_column:
+                    _report(info, ("data", key, i), f"{show(value)} is the label column (data.label_column); "
+                            "a column is a label or a feature")
+                elif key == "categorical" and self.features is not None and value not in self.features:
+                    _report(info, ("data", key, i), f"{show(value)} is not one of data.features")
+        if self.unknown != "error" and not self.categorical:
+            _report(info, ("data", "unknown"), "applies to data.categorical columns, and there are none")
 
     def _check_labels(self, info: ValidationInfo) -> None:
         """IDX keeps labels in a second file; CSV and NPZ files hold their own."""
@@ -190,8 +294,28 @@ class DataConfig(Section):
                 _report(info, where, f"only for idx data ({self.format} files hold their labels)")
 
 
+#: The data file keys (their paths are kept as written, for :meth:`Config.dump`).
+DATA_FILES = ("train", "train_labels", "validation", "validation_labels", "test", "test_labels")
+#: The CSV keys and their defaults: other formats must leave them so.
+CSV_ONLY = {"header": None, "label_column": -1, "delimiter": None, "features": None, "categorical": [],
+            "missing": "error", "unknown": "error"}
+
+
 # ---------------------------------------------------------------- optimizers
 _LR = AliasChoices("lr", "learning_rate")
+_LR_TEXT = "The learning rate (learning_rate: is the same key)."
+_WEIGHT_DECAY = "L2 penalty: weight_decay * w is added to each gradient."
+
+
+#: Each optimizer and schedule tag with the spellings the JSON schema lists (any case is accepted).
+SPELLINGS: dict[str, list[str]] = {}
+
+
+def tag(name: str, *spellings: str) -> Any:
+    """The ``name`` of an optimizer or schedule section: its tag, written in any case (``SGD``, ``Adam``)."""
+    SPELLINGS[name] = list(dict.fromkeys((name, name.capitalize(), *spellings)))
+    return Annotated[Literal[name], WithJsonSchema({"type": "string", "enum": SPELLINGS[name]}),
+                     Field(description=f"Selects this section; any case ({', '.join(SPELLINGS[name])}).")]
 
 
 _MAXIMIZE = "Step up the gradient instead of down (PyTorch's maximize)."
@@ -200,13 +324,13 @@ _MAXIMIZE = "Step up the gradient instead of down (PyTorch's maximize)."
 class SGDConfig(Section):
     """Stochastic gradient descent with optional (Nesterov) momentum: ``backprop_cli.optim.SGD``."""
 
-    name: Literal["sgd"]
-    lr: PosFloat = Field(1e-3, validation_alias=_LR)
-    momentum: NonNegFloat = 0.0
-    dampening: Annotated[Flt, Field(ge=0, le=1)] = 0.0
-    nesterov: bool = False
-    weight_decay: NonNegFloat = 0.0
-    lr_decay: NonNegFloat = 0.0
+    name: tag("sgd", "SGD")
+    lr: PosFloat = Field(1e-3, validation_alias=_LR, description=_LR_TEXT)
+    momentum: NonNegFloat = Field(0.0, description="Momentum factor: v = momentum * v + (1 - dampening) * g.")
+    dampening: number(ge=0, le=1) = Field(0.0, description="Dampening of the momentum's gradient term.")
+    nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0 and dampening 0).")
+    weight_decay: NonNegFloat = Field(0.0, description=_WEIGHT_DECAY)
+    lr_decay: NonNegFloat = Field(0.0, description="Torch's learning-rate decay: lr / (1 + step * lr_decay).")
     maximize: bool = Field(False, description=_MAXIMIZE)
 
     @model_validator(mode="after")
@@ -219,11 +343,12 @@ class SGDConfig(Section):
 class _AdamFamily(Section):
     """What Adam and AdamW take; ``betas`` are the decay rates of the two moment estimates."""
 
-    lr: PosFloat = Field(1e-3, validation_alias=_LR)
-    betas: Annotated[tuple[Annotated[Flt, Field(ge=0, lt=1)], Annotated[Flt, Field(ge=0, lt=1)]],
-                     BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)] = (0.9, 0.999)
-    eps: PosFloat = 1e-8
-    weight_decay: NonNegFloat = 0.0
+    lr: PosFloat = Field(1e-3, validation_alias=_LR, description=_LR_TEXT)
+    betas: Annotated[tuple[number(ge=0, lt=1), number(ge=0, lt=1)],
+                     BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)] = Field(
+        (0.9, 0.999), description="Decay rates of the running means of the gradient and of its square.")
+    eps: PosFloat = Field(1e-8, description="Added to the denominator for numerical stability.")
+    weight_decay: NonNegFloat = Field(0.0, description=_WEIGHT_DECAY)
     amsgrad: bool = Field(False, description="Divide by the largest second-moment estimate so far (AMSGrad).")
     maximize: bool = Field(False, description=_MAXIMIZE)
 
@@ -231,7 +356,7 @@ class _AdamFamily(Section):
 class AdamConfig(_AdamFamily):
     """Adam: ``backprop_cli.optim.Adam``."""
 
-    name: Literal["adam"]
+    name: tag("adam")
     decoupled_weight_decay: bool = Field(False, description="Decay the weights directly, as AdamW does, "
                                                             "instead of adding weight_decay * w to the gradient.")
 
@@ -239,32 +364,32 @@ class AdamConfig(_AdamFamily):
 class AdamWConfig(_AdamFamily):
     """Adam with decoupled weight decay: ``backprop_cli.optim.AdamW``."""
 
-    name: Literal["adamw"]
-    weight_decay: NonNegFloat = 1e-2
+    name: tag("adamw", "AdamW")
+    weight_decay: NonNegFloat = Field(1e-2, description="Decoupled weight decay: w -= lr * weight_decay * w.")
 
 
 class RMSpropConfig(Section):
     """RMSprop: ``backprop_cli.optim.RMSprop``."""
 
-    name: Literal["rmsprop"]
-    lr: PosFloat = Field(1e-2, validation_alias=_LR)
-    alpha: Annotated[Flt, Field(ge=0, lt=1)] = 0.99
-    eps: PosFloat = 1e-8
-    momentum: NonNegFloat = 0.0
-    weight_decay: NonNegFloat = 0.0
-    centered: bool = False
+    name: tag("rmsprop", "RMSprop")
+    lr: PosFloat = Field(1e-2, validation_alias=_LR, description=_LR_TEXT)
+    alpha: number(ge=0, lt=1) = Field(0.99, description="Decay rate of the running mean of the squared gradient.")
+    eps: PosFloat = Field(1e-8, description="Added to the denominator for numerical stability.")
+    momentum: NonNegFloat = Field(0.0, description="Momentum factor.")
+    weight_decay: NonNegFloat = Field(0.0, description=_WEIGHT_DECAY)
+    centered: bool = Field(False, description="Divide by the variance estimate instead of the mean square.")
     maximize: bool = Field(False, description=_MAXIMIZE)
 
 
 class AdagradConfig(Section):
     """Adagrad: ``backprop_cli.optim.Adagrad``."""
 
-    name: Literal["adagrad"]
-    lr: PosFloat = Field(1e-2, validation_alias=_LR)
-    lr_decay: NonNegFloat = 0.0
-    weight_decay: NonNegFloat = 0.0
-    eps: PosFloat = 1e-10
-    initial_accumulator_value: NonNegFloat = 0.0
+    name: tag("adagrad")
+    lr: PosFloat = Field(1e-2, validation_alias=_LR, description=_LR_TEXT)
+    lr_decay: NonNegFloat = Field(0.0, description="Learning-rate decay: lr / (1 + step * lr_decay).")
+    weight_decay: NonNegFloat = Field(0.0, description=_WEIGHT_DECAY)
+    eps: PosFloat = Field(1e-10, description="Added to the denominator for numerical stability.")
+    initial_accumulator_value: NonNegFloat = Field(0.0, description="Starting value of the sum of squares.")
     maximize: bool = Field(False, description=_MAXIMIZE)
 
 
@@ -273,9 +398,17 @@ OPTIMIZER_CONFIGS = {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig,
                      "rmsprop": RMSpropConfig, "adagrad": AdagradConfig}
 
 
-def _named(value: Any) -> Any:
-    """``optimizer: adam`` is short for ``optimizer: {name: adam}``."""
-    return {"name": value} if isinstance(value, str) else value
+def _named(value: Any, names=OPTIMIZER_CONFIGS) -> Any:
+    """``optimizer: adam`` is short for ``optimizer: {name: adam}``; a name in any case is its tag (``SGD``)."""
+    value = {"name": value} if isinstance(value, str) else value
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"].lower() in names:
+        value = {**value, "name": value["name"].lower()}
+    return value
+
+
+def _names_schema(sections: dict[str, type[BaseModel]]) -> dict:
+    """The JSON schema of a section given by its name alone, in each spelling its tag allows."""
+    return {"type": "string", "enum": [spelling for name in sections for spelling in SPELLINGS[name]]}
 
 
 def _optimizer_named(value: Any) -> Any:
@@ -288,37 +421,39 @@ def _optimizer_named(value: Any) -> Any:
 
 
 OptimizerConfig = Annotated[Union[SGDConfig, AdamConfig, AdamWConfig, RMSpropConfig, AdagradConfig],
-                            Field(discriminator="name"), BeforeValidator(_optimizer_named)]
+                            Field(discriminator="name"), BeforeValidator(_optimizer_named),
+                            JsonAlso(_names_schema(OPTIMIZER_CONFIGS))]
 
 
 # ---------------------------------------------------------------- schedules
 class _ScheduleBase(Section):
     """What every schedule takes: an optional linear warm-up over the first epochs."""
 
-    warmup_epochs: NonNegInt = 0
-    warmup_start_factor: Annotated[Flt, Field(gt=0, le=1)] = 0.1
+    warmup_epochs: NonNegInt = Field(0, description="Epochs of linear warm-up before the schedule starts.")
+    warmup_start_factor: number(gt=0, le=1) = Field(0.1, description="The warm-up's first lr, as a fraction of lr.")
 
 
 class ConstantSchedule(_ScheduleBase):
     """The optimizer's lr throughout."""
 
-    name: Literal["constant"] = "constant"
+    name: tag("constant") = "constant"
 
 
 class StepSchedule(_ScheduleBase):
     """lr times gamma every ``step_size`` epochs."""
 
-    name: Literal["step"]
-    step_size: PosInt
-    gamma: PosFloat = 0.1
+    name: tag("step")
+    step_size: PosInt = Field(description="Epochs between two reductions.")
+    gamma: PosFloat = Field(0.1, description="The factor applied to lr at each step.")
 
 
 class MultiStepSchedule(_ScheduleBase):
     """lr times gamma at each epoch in ``milestones``."""
 
-    name: Literal["multistep"]
-    milestones: Annotated[list[PosInt], Field(min_length=1)]
-    gamma: PosFloat = 0.1
+    name: tag("multistep", "MultiStep")
+    milestones: Annotated[list[PosInt], Field(min_length=1)] = Field(
+        description="The epochs (increasing) at which lr is multiplied by gamma.")
+    gamma: PosFloat = Field(0.1, description="The factor applied to lr at each milestone.")
 
     @field_validator("milestones")
     @classmethod
@@ -331,16 +466,16 @@ class MultiStepSchedule(_ScheduleBase):
 class ExponentialSchedule(_ScheduleBase):
     """lr times gamma every epoch."""
 
-    name: Literal["exponential"]
-    gamma: PosFloat
+    name: tag("exponential")
+    gamma: PosFloat = Field(description="The factor applied to lr every epoch.")
 
 
 class CosineSchedule(_ScheduleBase):
     """Cosine from lr down to ``min_lr`` over ``t_max`` epochs (default: training.epochs)."""
 
-    name: Literal["cosine"]
-    t_max: PosInt | None = None
-    min_lr: NonNegFloat = 0.0
+    name: tag("cosine")
+    t_max: PosInt | None = Field(None, description="Epochs of the cosine; null: training.epochs less the warm-up.")
+    min_lr: NonNegFloat = Field(0.0, description="The lr at the end of the cosine.")
     cycle: bool = Field(False, description="Past t_max, follow the cosine back up (PyTorch's CosineAnnealingLR) "
                                            "instead of staying at min_lr.")
 
@@ -348,27 +483,26 @@ class CosineSchedule(_ScheduleBase):
 class LinearSchedule(_ScheduleBase):
     """lr times a factor going linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs."""
 
-    name: Literal["linear"]
-    start_factor: Annotated[Flt, Field(gt=0, le=1)] = Field(1 / 3, description="The lr factor at epoch 0.")
-    end_factor: Annotated[Flt, Field(ge=0, le=1)] = Field(1.0, description="The lr factor from total_iters on.")
+    name: tag("linear")
+    start_factor: number(gt=0, le=1) = Field(1 / 3, description="The lr factor at epoch 0.")
+    end_factor: number(ge=0, le=1) = Field(1.0, description="The lr factor from total_iters on.")
     total_iters: PosInt = Field(5, description="Epochs the factor takes to go from start_factor to end_factor.")
 
 
 class OneCycleSchedule(_ScheduleBase):
     """The one-cycle policy (PyTorch's OneCycleLR), stepped once an epoch: up to ``max_lr``, then far down."""
 
-    name: Literal["onecycle"]
+    name: tag("onecycle", "OneCycle")
     max_lr: PosFloat | None = Field(None, description="The peak lr (default: optimizer.lr).")
     total_steps: PosInt | None = Field(None, description="Epochs in the cycle (default: training.epochs "
                                                           "after any warm-up).")
-    pct_start: Annotated[Flt, Field(ge=0, le=1)] = Field(0.3, description="The fraction of the cycle spent "
-                                                                            "going up.")
+    pct_start: number(ge=0, le=1) = Field(0.3, description="The fraction of the cycle spent going up.")
     anneal_strategy: Literal["cos", "linear"] = Field("cos", description="How each phase goes from its start "
                                                                            "to its end value.")
     cycle_momentum: bool = Field(True, description="Cycle the momentum (SGD, RMSprop: momentum > 0; "
                                                    "Adam: betas[0]) opposite to the lr.")
-    base_momentum: Annotated[Flt, Field(ge=0, le=1)] = Field(0.85, description="The momentum at the lr's peak.")
-    max_momentum: Annotated[Flt, Field(ge=0, le=1)] = Field(0.95, description="The momentum at the ends.")
+    base_momentum: number(ge=0, le=1) = Field(0.85, description="The momentum at the lr's peak.")
+    max_momentum: number(ge=0, le=1) = Field(0.95, description="The momentum at the ends.")
     div_factor: PosFloat = Field(25.0, description="The lr starts at max_lr / div_factor.")
     final_div_factor: PosFloat = Field(1e4, description="The lr ends at max_lr / div_factor / final_div_factor.")
     three_phase: bool = Field(False, description="Come back down to the start lr before the final descent.")
@@ -377,13 +511,14 @@ class OneCycleSchedule(_ScheduleBase):
 class PlateauSchedule(_ScheduleBase):
     """lr times ``factor`` when the monitored metric stops improving (mode auto: training.mode)."""
 
-    name: Literal["plateau"]
-    mode: Literal["auto", "min", "max"] = "auto"
-    factor: Fraction = 0.1
-    patience: NonNegInt = 10
-    threshold: NonNegFloat = 1e-4
-    cooldown: NonNegInt = 0
-    min_lr: NonNegFloat = 0.0
+    name: tag("plateau")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="Whether the metric should fall or rise; "
+                                                "auto: training.mode.")
+    factor: Fraction = Field(0.1, description="The factor applied to lr on a plateau.")
+    patience: NonNegInt = Field(10, description="Epochs without improvement before lr is reduced.")
+    threshold: NonNegFloat = Field(1e-4, description="The change that counts as an improvement (see threshold_mode).")
+    cooldown: NonNegInt = Field(0, description="Epochs to wait after a reduction before watching again.")
+    min_lr: NonNegFloat = Field(0.0, description="The lowest lr.")
     threshold_mode: Literal["rel", "abs"] = Field("rel", description="Improve by a fraction of the best "
                                                                       "(rel) or by threshold itself (abs).")
 
@@ -396,21 +531,22 @@ SCHEDULE_CONFIGS = {"constant": ConstantSchedule, "step": StepSchedule, "multist
 
 def _schedule_named(value: Any) -> Any:
     """``schedule: cosine`` is ``{name: cosine}``; no name (or nothing) means ``constant``."""
-    value = _named(_none_as_empty(value))
+    value = _named(_none_as_empty(value), SCHEDULE_CONFIGS)
     return {"name": "constant", **value} if isinstance(value, dict) and "name" not in value else value
 
 
 ScheduleConfig = Annotated[Union[ConstantSchedule, StepSchedule, MultiStepSchedule, ExponentialSchedule,
                                  CosineSchedule, PlateauSchedule, LinearSchedule, OneCycleSchedule],
-                           Field(discriminator="name"), BeforeValidator(_schedule_named)]
+                           Field(discriminator="name"), BeforeValidator(_schedule_named),
+                           JsonAlso(_names_schema(SCHEDULE_CONFIGS), {"type": "null"})]
 
 
 # ---------------------------------------------------------------- training
 class EarlyStopping(Section):
     """Stop when training.monitor has not improved by ``min_delta`` for ``patience`` epochs."""
 
-    patience: PosInt = 5
-    min_delta: NonNegFloat = 0.0
+    patience: PosInt = Field(5, description="Epochs without improvement before training stops.")
+    min_delta: NonNegFloat = Field(0.0, description="The least change of the metric that counts as an improvement.")
 
 
 def _switch(value: Any) -> Any:
@@ -421,17 +557,22 @@ def _switch(value: Any) -> Any:
 class TrainingConfig(Section):
     """The loop: epochs, batches, precision, what to monitor, checkpoints and gradient clipping."""
 
-    epochs: PosInt = 10
-    batch_size: PosInt = 32
-    shuffle: bool = True
-    dtype: Literal["float32", "float64"] = "float32"
+    epochs: PosInt = Field(10, description="Passes over the training data (a resumed run goes on up to this).")
+    batch_size: PosInt = Field(32, description="Samples per step (the last batch of an epoch may be smaller).")
+    shuffle: bool = Field(True, description="Shuffle the training samples every epoch (from the seed).")
+    dtype: Literal["float32", "float64"] = Field("float32", description="The precision of weights and data.")
     monitor: Literal["auto", "val_loss", "val_accuracy", "val_top5_accuracy", "val_f1_macro", "val_f1_weighted",
-                     "val_roc_auc", "val_mae", "val_mse", "val_rmse", "val_r2", "train_loss"] = "auto"
-    mode: Literal["auto", "min", "max"] = "auto"
-    early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_switch)] = None
-    checkpoint_every: PosInt = 1
-    clip_grad_norm: PosFloat | None = None
-    clip_grad_value: PosFloat | None = None
+                     "val_roc_auc", "val_mae", "val_mse", "val_rmse", "val_r2", "train_loss"] = Field(
+        "auto", description="The metric that picks best.npz (and drives early stopping and plateau); "
+        "auto: val_accuracy for classification, else val_loss, train_loss without validation data.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="Whether the monitored metric should fall "
+                                                "(min) or rise (max); auto: max for accuracy, F1, ROC-AUC and R2.")
+    early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_switch), JsonAlso({"type": "boolean"})] = Field(
+        None, description="Stop when the monitored metric stops improving; true: the defaults.")
+    checkpoint_every: PosInt = Field(1, description="Write last.npz every this many epochs (and at the end).")
+    clip_grad_norm: PosFloat | None = Field(None, description="Rescale the gradients when their global L2 norm "
+                                            "exceeds this.")
+    clip_grad_value: PosFloat | None = Field(None, description="Clip each gradient element to [-value, value].")
     tensorboard: bool = Field(False, description="Write each epoch's losses, metrics and learning rate (and "
                               "gradient statistics when they are logged) as TensorBoard scalars under "
                               "<run dir>/tensorboard/; needs the tensorboard extra (tensorboardX).")
@@ -462,19 +603,23 @@ def monitor_for(task: str, monitor: str = "auto", mode: str = "auto", validation
 class Config(Section):
     """A validated config; every ``auto`` resolved and every path absolute. See the module docstring."""
 
-    name: Annotated[str, BeforeValidator(_run_name)] | None = None
-    seed: NonNegInt = 0
+    name: Annotated[str, BeforeValidator(_run_name)] | None = Field(
+        None, description="The run's name: its directory is runs/<name> (default: the config file's name).")
+    seed: NonNegInt = Field(0, description="Seeds the weights, the validation split, shuffling and dropout.")
     plugins: list[PluginEntry] = Field(default_factory=list, description=(
         "Your own layers and losses: Python files (relative to this config) or importable module names. "
         "Every Module and Criterion subclass defined there can be named in model: and criterion:. "
         "The only way backprop runs code of yours; a checkpoint records these, and eval/predict need them."))
-    data: DataConfig
-    model: ModelSpec
+    data: DataConfig = Field(description="The data files and how to read them.")
+    model: ModelSpec                    # described with the layer list, in layers.py
     criterion: CriterionSpec
-    optimizer: OptimizerConfig
-    schedule: ScheduleConfig = Field(default_factory=ConstantSchedule)
-    training: Annotated[TrainingConfig, BeforeValidator(_none_as_empty)] = Field(default_factory=TrainingConfig)
-    output: RunDir | None = None
+    optimizer: OptimizerConfig = Field(description="The optimizer: a name, or {name: ..., its options}.")
+    schedule: ScheduleConfig = Field(default_factory=ConstantSchedule, description=(
+        "The learning-rate schedule per epoch: a name, or {name: ..., its options}; default constant."))
+    training: Annotated[TrainingConfig, BeforeValidator(_none_as_empty), JsonAlso({"type": "null"})] = Field(
+        default_factory=TrainingConfig, description="The training loop.")
+    output: RunDir | None = Field(None, description="The run directory (default: runs/<name>), relative to "
+                                  "the current directory.")
 
     _places: Places = PrivateAttr(default_factory=lambda: Places("config"))
     _registry: Registry = PrivateAttr(default_factory=lambda: BUILTIN)
@@ -569,10 +714,16 @@ class Config(Section):
         """Where the run is written: ``output``, or ``runs/<name>``; relative to the current directory."""
         return self.output if self.output is not None else Path("runs") / self.name
 
-    def dump(self) -> dict[str, Any]:
-        """Plain data (JSON and YAML serialisable, absolute paths) that :func:`config_from_dict` rebuilds."""
+    def dump(self, relative_to: str | os.PathLike | None = None) -> dict[str, Any]:
+        """Plain data (JSON and YAML serialisable) that :func:`config_from_dict` rebuilds. Data paths are
+        as written; with ``relative_to`` (a folder), a relative one is rewritten from that folder, so
+        that the dump saved there finds the same files."""
         data = self.model_dump(mode="json")
         data["schedule"] = {"name": data["schedule"].pop("name"), **data["schedule"]}
+        for key, written in self.data._written.items():
+            if relative_to is not None and not os.path.isabs(os.path.expanduser(written)):
+                written = os.path.relpath(getattr(self.data, key), os.path.abspath(relative_to))
+            data["data"][key] = written
         return data
 
     def locate(self, dotted_path: str) -> tuple[str, int | None]:
@@ -626,18 +777,27 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
     return _validate(data, places, context, problems)
 
 
-def config_from_dict(data: Any, *, source: str = "checkpoint") -> Config:
-    """Rebuild a Config from :meth:`Config.dump` output (e.g. a checkpoint's stored config).
+def config_from_dict(data: Any, *, source: str = "checkpoint", base_dir: str | os.PathLike | None = None,
+                     overrides: Sequence[str] = ()) -> Config:
+    """Rebuild a Config from :meth:`Config.dump` output (e.g. a checkpoint's stored config), with
+    ``--set`` ``overrides``; relative data paths resolve against ``base_dir`` (default: the current
+    directory).
 
     Errors are ConfigErrors placed at ``source`` (``checkpoint: optimizer.lr: ...``). Data files are not
     required to exist, so a checkpoint opens on a machine without its training data.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of config sections, got {show(data)}", file=source)
-    context = {"base_dir": Path.cwd(), "check_files": False, "default_name": None}
-    return _validate(copy.deepcopy(data), Places(source), context, [])
+    data, places = copy.deepcopy(data), Places(source)
+    problems = [p for p in (apply_override(data, places, text, Config) for text in overrides) if p is not None]
+    if problems:
+        raise combine(problems)
+    context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd(), "check_files": False,
+               "default_name": None}
+    return _validate(data, places, context, [])
 
 
 def config_schema() -> dict[str, Any]:
-    """The JSON Schema of a config file (pydantic's, with the layer list described loosely)."""
-    return Config.model_json_schema()
+    """The JSON Schema (draft 2020-12) of a config file: every field described, bounds and choices in
+    standard keywords, the layer list described loosely."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Config.model_json_schema()}

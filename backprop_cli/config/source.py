@@ -67,12 +67,14 @@ def split_dotted(text: str) -> PathKey:
     return tuple(int(p) if re.fullmatch(r"-?\d+", p) else p for p in text.split("."))
 
 
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+#: A numeric-looking string (``1e-3``), as a JSON Schema ``pattern``.
+NUMBER_PATTERN = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
+_NUMBER = re.compile(NUMBER_PATTERN)
 
 
 def number_from_string(value: Any) -> Any:
     """YAML 1.1 reads ``1e-3`` as a string: take a numeric-looking string as the number meant."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and _NUMBER.match(value):
         return float(value)
     return value
 
