@@ -198,3 +198,25 @@ def test_without_the_onnx_extra_export_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: backprop export needs onnx: pip install 'backprop-cli[onnx]'"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_table_model_exports_its_mean_filling_and_names_its_inputs(tmp_path):
+    """A CSV's missing cells (NaN inputs) are filled in the graph as predict fills them; the one-hot
+    inputs are named in the metadata, in order."""
+    import json
+    import onnx
+    needs_onnx()
+    lines = (ROOT / "data" / "iris.csv").read_text().splitlines()
+    lines[0] += ",garden"
+    lines[1:] = [f"{row},{'nse'[i % 3]}" for i, row in enumerate(lines[1:])]
+    lines[3] = lines[3].replace("3.2,", ",", 1)                   # a missing sepal_width
+    (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "t.yaml").write_text("data: {train: iris.csv, test: iris.csv, label_column: species, missing: mean,"
+                                     " categorical: [garden], normalize: standardize}\n"
+                                     "model: [{Linear: 8}, Tanh, {Linear: 3}]\ncriterion: CrossEntropyLoss\n"
+                                     "optimizer: adam\n")
+    checkpoint = train(tmp_path / "t.yaml", tmp_path / "table")
+    assert np.isnan(read_eval_data(restore(checkpoint)).x).sum() == 1
+    export_and_compare(checkpoint, tmp_path)
+    names = json.loads({p.key: p.value for p in onnx.load(str(tmp_path / "table.onnx")).metadata_props}["inputs"])
+    assert names == ["sepal_length", "sepal_width", "petal_length", "petal_width", "garden=e", "garden=n", "garden=s"]

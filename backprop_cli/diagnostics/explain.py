@@ -126,7 +126,7 @@ def _setup(source: str | Path, overrides) -> _Setup:
         raise ConfigError("--set changes a config; a checkpoint's config is the one it was trained with",
                           where="--set")
     restored = restore(source)
-    train = read_split(restored.config, "train", restored.task, restored.classes)
+    train = read_split(restored.config, "train", restored.task, restored.classes, restored.columns)
     x = model_inputs(restored, train.x, train.source)
     y = train.y if restored.task == "classification" else train.y.astype(x.dtype)
     trainer = make_trainer(restored.config, restored.model, restored.criterion)

@@ -3,21 +3,21 @@ and ``gradcheck`` share. No terminal output here; the CLI renders what these fun
 
 from __future__ import annotations
 
-import csv
-import gzip
+import hashlib
 import reprlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
-from .checkpoint import Checkpoint, check_weights, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, check_weights, is_checkpoint, load_checkpoint, save_checkpoint
 from .environment import environment as current_environment
-from ..config.schema import Config, config_from_dict, load_config
+from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..data.dataset import listing
-from ..data import Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features, train_val_split
+from ..data import (Columns, Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features,
+                    train_val_split)
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn.container import Sequential
 from ..nn.init import random_streams
@@ -28,13 +28,16 @@ from .trainer import Callback, EarlyStopping, Trainer, evaluation_mode, measure
 
 @dataclass
 class Data:
-    """The config's datasets, normalised with statistics fitted on the training set."""
+    """The config's datasets, normalised with statistics fitted on the training set (and for a table,
+    missing cells filled with its means when asked); ``files`` describes the files read (see
+    :func:`data_files`)."""
 
     train: Dataset
     val: Dataset | None
     test: Dataset | None
     normalizer: Normalizer
     task: str
+    files: list[dict] = field(default_factory=list)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -44,41 +47,81 @@ class Data:
     def classes(self) -> list[str] | None:
         return self.train.classes
 
+    @property
+    def columns(self) -> Columns | None:
+        """The training table's columns (CSV data), fitted; None for arrays."""
+        return self.train.columns
 
-def read_split(config: Config, which: str, task: str, classes: list[str] | None) -> Dataset | None:
-    """Read ``data.<which>`` (train, validation or test) as the config describes; None when not set."""
+
+def read_split(config: Config, which: str, task: str, classes: list[str] | None,
+               columns: Columns | None = None) -> Dataset | None:
+    """Read ``data.<which>`` (train, validation or test) as the config describes, a table's columns as
+    the training file's ``columns`` when given; None when not set."""
     d = config.data
     path = getattr(d, which)
     if path is None:
         return None
-    return load_dataset(path, labels=getattr(d, f"{which}_labels"), format=d.format, task=task,
-                        label_column=d.label_column, header=d.header, classes=classes,
-                        dtype=config.training.dtype)
+    return load_dataset(path, labels=getattr(d, f"{which}_labels"), format=d.format, task=task, classes=classes,
+                        dtype=config.training.dtype, **csv_options(config), columns=columns)
+
+
+def csv_options(config: Config) -> dict:
+    """The config's options for reading CSV and TSV files (:func:`~backprop_cli.data.load_csv`)."""
+    d = config.data
+    return dict(label_column=d.label_column, header=d.header, delimiter=d.delimiter, features=d.features,
+                categorical=d.categorical, missing=d.missing, unknown=d.unknown)
 
 
 def load_data(config: Config, *, splits=("train", "validation", "test")) -> Data:
-    """Read the datasets (in ``training.dtype``), split off validation if asked, fit the normaliser on
-    training data only."""
+    """Read the datasets (in ``training.dtype``), split off validation if asked, fit the normaliser (and
+    a table's imputation means) on training data only."""
     task = config.data.task
     train = read_split(config, "train", task, None)
-    classes = train.classes
-    val = read_split(config, "validation", task, classes) if "validation" in splits else None
+    classes, columns = train.classes, train.columns
+    val = read_split(config, "validation", task, classes, columns) if "validation" in splits else None
     if val is None and config.data.validation_split > 0 and "validation" in splits:
         try:
             train, val = train_val_split(train, config.data.validation_split, random_streams(config.seed).split)
         except ValueError as err:                 # a fraction that leaves no sample on one side
             raise config.error("data.validation_split", f"{err} (of {train.source})") from None
-    test = read_split(config, "test", task, classes) if "test" in splits else None
-    normalizer = Normalizer(config.data.normalize, scale=config.data.scale, dtype=config.training.dtype)
-    normalizer.fit(train.x)
+    test = read_split(config, "test", task, classes, columns) if "test" in splits else None
     for ds in (val, test):
         if ds is not None and ds.x.shape[1:] != train.x.shape[1:]:
             raise DataError(f"samples of shape {tuple(ds.x.shape[1:])}, but the training data's are "
                             f"{tuple(train.x.shape[1:])}", file=ds.source)
-    for ds in (train, val, test):
-        if ds is not None:
-            ds.x = normalizer.apply(ds.x)
+    present = [ds for ds in (train, val, test) if ds is not None]
+    if columns is not None and columns.missing == "mean":
+        columns.fit_means(train.x, train.source)
+        for ds in present:
+            ds.x = columns.impute(ds.x)
+    normalizer = Normalizer(config.data.normalize, scale=config.data.scale, dtype=config.training.dtype)
+    normalizer.fit(train.x)
+    for ds in present:
+        ds.x = normalizer.apply(ds.x)
     return Data(train, val, test, normalizer, task)
+
+
+def encode(x: np.ndarray, columns: Columns | None, normalizer: Normalizer, dtype) -> np.ndarray:
+    """Raw samples as the model takes them: missing values filled (tables), normalised, in ``dtype``."""
+    if columns is not None:
+        x = columns.impute(x)
+    return normalizer.apply(x).astype(dtype, copy=False)
+
+
+def data_files(config: Config) -> list[dict]:
+    """Each data file of ``config``: ``{"key": "data.train", "path": as written, "resolved": absolute,
+    "size": bytes, "sha256": hex}``, for a run's metadata (and the check that resumed data is the same)."""
+    files = []
+    for key in DATA_FILES:
+        path = getattr(config.data, key)
+        if path is not None:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            files.append({"key": f"data.{key}", "path": config.data.as_written(key),
+                          "resolved": str(path), "size": path.stat().st_size, "sha256": digest.hexdigest()})
+    return files
 
 
 def build(config: Config, input_shape: tuple[int, ...]):
@@ -90,20 +133,35 @@ def build(config: Config, input_shape: tuple[int, ...]):
 
 
 def prepare(path: str | Path, overrides=()) -> tuple[Config, Data, Sequential, Criterion]:
-    """The config at ``path``, its training data, and its model and criterion (for gradcheck,
-    summary and time, which need no validation or test data)."""
-    config = load_config(path, overrides)
-    data = load_data(config, splits=("train",))
-    return (config, data, *build(config, data.input_shape))
+    """A config (or a checkpoint: its config and trained weights; detected by content), its training
+    data and its model and criterion (for gradcheck and time, which need no validation or test data).
+    A checkpoint's data is read and normalised as in its training run."""
+    if not is_checkpoint(path):
+        config = load_config(path, overrides)
+        data = load_data(config, splits=("train",))
+        return (config, data, *build(config, data.input_shape))
+    restored = restore(path, overrides)
+    train = read_split(restored.config, "train", restored.task, restored.classes, restored.columns)
+    train.x = model_inputs(restored, train.x, train.source)
+    data = Data(train, None, None, restored.normalizer, restored.task)
+    return restored.config, data, restored.model, restored.criterion
 
 
 def summarize(path: str | Path, overrides=()) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
-    """The config's model as rows ``(index, layer, per-sample output shape, parameters)``, the input
-    first, and the total parameter count. A layer used again reads ``... (shared with 2)``, with no
-    parameters of its own."""
+    """The model of a config or a checkpoint (detected by content) as rows ``(index, layer, per-sample
+    output shape, parameters)``, the input first, and the total parameter count."""
+    if is_checkpoint(path):
+        restored = restore(path, overrides)
+        return model_rows(restored.model, restored.input_shape)
     _, data, model, _ = prepare(path, overrides)
-    rows, first = [("", "input", data.input_shape, 0)], {}
-    for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(data.input_shape))):
+    return model_rows(model, data.input_shape)
+
+
+def model_rows(model: Sequential, input_shape: tuple[int, ...]) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
+    """:func:`summarize`'s rows and total for ``model`` on samples shaped ``input_shape``. A layer used
+    again reads ``... (shared with 2)``, with no parameters of its own."""
+    rows, first = [("", "input", input_shape, 0)], {}
+    for i, (layer, shape) in enumerate(zip(model.layers, model.layer_shapes(input_shape))):
         j = first.setdefault(id(layer), i)
         rows.append((str(i), layer.one_line() + (f" (shared with {j})" if j != i else ""), shape,
                      layer.num_parameters() if j == i else 0))
@@ -154,20 +212,26 @@ def make_trainer(config: Config, model: Sequential, criterion: Criterion, callba
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def run_meta(config: Config, data: Data, environment: dict | None = None) -> dict:
-    """What every checkpoint of a run records beside the trainer's state: the resolved config, the
-    classes, task and input shape, and the :func:`~backprop_cli.engine.environment.environment`."""
-    return {"config": config.dump(), "classes": data.classes, "task": data.task, "input_shape": list(data.input_shape),
-            "backprop_version": __version__, "environment": environment or current_environment(config.seed)}
+def run_meta(config: Config, data: Data, environment: dict | None = None, folder: str | Path | None = None) -> dict:
+    """What every checkpoint of a run records beside the trainer's state: the resolved config (data
+    paths from ``folder``, the checkpoint's), the classes, task and input shape, the data files read,
+    and the :func:`~backprop_cli.engine.environment.environment`."""
+    return {"config": config.dump(relative_to=folder), "classes": data.classes, "task": data.task,
+            "input_shape": list(data.input_shape), "backprop_version": __version__, "data_files": data.files,
+            "environment": environment or current_environment(config.seed)}
 
 
 def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
-    """Write ``trainer``'s whole state with :func:`run_meta` and the normaliser (atomically). The
-    model's caches (``clear_state``) go first: nothing of the last batch is kept past a checkpoint."""
+    """Write ``trainer``'s whole state with :func:`run_meta`, the normaliser and a table's columns
+    (atomically). The model's caches (``clear_state``) go first: nothing of the last batch is kept past
+    a checkpoint."""
     trainer.model.clear_state()
     meta, arrays = trainer.state_dict()
-    meta.update(run_meta(config, data, environment))
+    meta.update(run_meta(config, data, environment, Path(path).parent))
     arrays.update({f"norm.{k}": v for k, v in data.normalizer.state_dict().items()})
+    if data.columns is not None:
+        meta["columns"], means = data.columns.state_dict()
+        arrays.update({f"columns.{k}": v for k, v in means.items()})
     save_checkpoint(path, meta, arrays)
 
 
@@ -183,20 +247,25 @@ class Restored:
     classes: list[str] | None
     task: str
     input_shape: tuple[int, ...]
+    columns: Columns | None = None
 
 
-def restore(path: str | Path) -> Restored:
-    """Load a checkpoint and rebuild its model from the stored config; every stored tensor is checked
-    against the model (names, shapes, dtypes, finite values) and all mismatches reported at once."""
+def restore(path: str | Path, overrides=()) -> Restored:
+    """Load a checkpoint and rebuild its model from the stored config (``--set`` overrides applied;
+    data paths from the checkpoint's folder); every stored tensor is checked against the model (names,
+    shapes, dtypes, finite values) and all mismatches reported at once."""
     ckpt = load_checkpoint(path)
     meta = ckpt.meta
     missing = [k for k in ("config", "input_shape", "task", "epoch", "history") if k not in meta]
     if missing:
         raise CheckpointError(f"meta lacks {', '.join(missing)}", file=ckpt.path, where="meta")
     try:
-        config = config_from_dict(meta["config"])
+        config = config_from_dict(meta["config"], base_dir=Path(ckpt.path).absolute().parent, overrides=overrides)
     except ConfigError as err:
+        if err.file == "--set":
+            raise
         raise _stored_config_error(err, ckpt.path) from None
+    _find_data(config, ckpt)
     input_shape = _input_shape(meta["input_shape"], ckpt.path)
     try:
         model, criterion = build(config, input_shape)
@@ -208,7 +277,32 @@ def restore(path: str | Path) -> Restored:
         normalizer = Normalizer.from_state(ckpt.group("norm"))
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"normalisation statistics unreadable: {err}", file=ckpt.path, where="norm") from None
-    return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape)
+    return Restored(ckpt, config, model, criterion, normalizer, meta.get("classes"), meta["task"], input_shape,
+                    _columns(ckpt, config))
+
+
+def _find_data(config: Config, ckpt: Checkpoint) -> None:
+    """A checkpoint's data files are found from its folder (where run and data moved together), or
+    else where its run read them (``meta["data_files"]``), when they are still there."""
+    for entry in ckpt.meta.get("data_files", []):
+        key = str(entry.get("key", "")).removeprefix("data.") if isinstance(entry, dict) else ""
+        if key in DATA_FILES and getattr(config.data, key) is not None and not getattr(config.data, key).exists():
+            recorded = Path(str(entry.get("resolved")))
+            if recorded.is_absolute() and recorded.is_file():
+                setattr(config.data, key, recorded)
+
+
+def _columns(ckpt: Checkpoint, config: Config) -> Columns | None:
+    """The stored column layout of a model trained on a table (None for array data)."""
+    if "columns" not in ckpt.meta:
+        if config.data.format in ("csv", "tsv"):
+            raise CheckpointError("no column layout for its CSV data (meta.columns): written by an older "
+                                  "backprop; train it again", file=ckpt.path, where="meta")
+        return None
+    try:
+        return Columns.from_state(ckpt.meta["columns"], ckpt.group("columns"))
+    except ValueError as err:
+        raise CheckpointError(str(err), file=ckpt.path, where="meta.columns") from None
 
 
 def _stored_config_error(err: ConfigError, path: str) -> CheckpointError:
@@ -240,20 +334,27 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None,
 def predict_checkpoint(path: str | Path, data: str | Path) -> tuple[list[str], list[list[str]]]:
     """:func:`prediction_rows` of the checkpoint at ``path`` for the samples in ``data``."""
     restored = restore(path)
-    return prediction_rows(restored, read_features(restored, data), str(data))
+    return prediction_rows(restored, read_features(restored, data))
 
 
 def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:
-    """Labelled data to score: ``path`` read the way the training data was, else the config's test set."""
+    """Labelled data to score: ``path`` read the way the training data was (a table's columns by name
+    or position), else the config's test set."""
     cfg = restored.config
     if path is None:
-        dataset = read_split(cfg, "test", restored.task, restored.classes)
+        dataset = read_split(cfg, "test", restored.task, restored.classes, restored.columns)
         if dataset is None:
             raise DataError("the checkpoint's config has no data.test; pass --data FILE", file=restored.checkpoint.path)
         return dataset
     return load_dataset(path, labels=labels, format=_format_of(path, cfg), task=restored.task,
-                        label_column=cfg.data.label_column, header=cfg.data.header, classes=restored.classes,
-                        dtype=cfg.training.dtype)
+                        classes=restored.classes, dtype=cfg.training.dtype, **_later_file(restored))
+
+
+def _later_file(restored: Restored, *, labels: bool = True) -> dict:
+    """The CSV options for a file read with the training file's columns (labels skipped unless ``labels``)."""
+    d = restored.config.data
+    return dict(columns=restored.columns, header=d.header, delimiter=d.delimiter,
+                **({} if labels else {"label_column": None}))
 
 
 def _format_of(path: str | Path, config: Config) -> str:
@@ -264,40 +365,25 @@ def _format_of(path: str | Path, config: Config) -> str:
         return config.data.format
 
 
-def read_features(restored: Restored, path: str | Path) -> np.ndarray:
-    """Samples to predict on, labels optional: a CSV with or without its label column, IDX images,
-    or an ``.npz`` with ``x``."""
-    cfg = restored.config
-    fmt = _format_of(path, cfg)
-    dtype = cfg.training.dtype
+def read_features(restored: Restored, path: str | Path) -> Dataset:
+    """Samples to predict on, labels not needed: a CSV or TSV (its features found by name when it has
+    a header, extra columns ignored; by position without one), IDX images, or an ``.npz`` with ``x``."""
+    fmt = _format_of(path, restored.config)
+    dtype = restored.config.training.dtype
     if fmt == "idx":
-        return idx_images(path, dtype)
+        return Dataset(idx_images(path, dtype), None, restored.classes, str(path))
     if fmt == "npz":
-        return npz_features(path, dtype)
-    features, width = int(np.prod(restored.input_shape)), _csv_width(path)
-    if width == features:
-        return load_dataset(path, format=fmt, task=restored.task, label_column=None, header=cfg.data.header,
-                            dtype=dtype).x
-    if width == features + 1:
-        return read_eval_data(restored, path).x
-    raise DataError(f"{width} columns, but the model takes {features} features (and optionally the label column)",
-                    file=str(path), line=1)
-
-
-def _csv_width(path: str | Path) -> int:
-    """The number of cells in the first row of a CSV (or TSV) file, gzipped or not."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    delimiter = "\t" if str(path).removesuffix(".gz").endswith(".tsv") else ","
-    with opener(path, "rt", newline="") as f:
-        return len(next(csv.reader(f, delimiter=delimiter), []))
+        return Dataset(npz_features(path, dtype), None, restored.classes, str(path))
+    return load_dataset(path, format=fmt, task=restored.task, classes=restored.classes, dtype=dtype,
+                        **_later_file(restored, labels=False))
 
 
 def model_inputs(restored: Restored, x: np.ndarray, source: str) -> np.ndarray:
-    """Normalise raw samples with the training statistics, after checking they fit the model."""
+    """Fill, normalise and cast raw samples as in training, after checking they fit the model."""
     if tuple(x.shape[1:]) != restored.input_shape:
         raise DataError(f"samples of shape {tuple(x.shape[1:])}, but the model takes {restored.input_shape}",
                         file=source)
-    return restored.normalizer.apply(x).astype(restored.config.training.dtype, copy=False)
+    return encode(x, restored.columns, restored.normalizer, restored.config.training.dtype)
 
 
 def forward_all(model: Sequential, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -324,23 +410,25 @@ def score(restored: Restored, dataset: Dataset) -> dict:
     return result
 
 
-def prediction_rows(restored: Restored, x: np.ndarray, source: str) -> tuple[list[str], list[list[str]]]:
+def prediction_rows(restored: Restored, samples: Dataset) -> tuple[list[str], list[list[str]]]:
     """A CSV table of predictions: the class and each class's probability for classifiers, the
-    predicted 0/1 and its probability per output for binary models, the values for regression."""
-    output = forward_all(restored.model, model_inputs(restored, x, source))
+    predicted 0/1 and its probability per output for binary models, the values for regression. The
+    index is the sample's 0-based data row in its file (rows left out for a missing cell are absent)."""
+    output = forward_all(restored.model, model_inputs(restored, samples.x, samples.source))
     flat = output.reshape(len(output), -1)
+    index = [str(i) for i in (range(len(output)) if samples.rows is None else samples.rows)]
     criterion = restored.criterion
     numbers = lambda row: [f"{v:.6g}" for v in row]
     if restored.task == "classification":
         header = ["index", "predicted"] + [f"p_{c}" for c in restored.classes]
-        rows = [[str(i), restored.classes[k]] + numbers(p)
-                for i, (k, p) in enumerate(zip(criterion.predictions(output), criterion.probabilities(output)))]
+        rows = [[i, restored.classes[k]] + numbers(p)
+                for i, k, p in zip(index, criterion.predictions(output), criterion.probabilities(output))]
     elif restored.task == "binary":
         suffix = [""] if flat.shape[1] == 1 else [f"_{j}" for j in range(flat.shape[1])]
         header = ["index"] + [f"predicted{s}" for s in suffix] + [f"p{s}" for s in suffix]
-        rows = [[str(i)] + [str(c) for c in picked] + numbers(p) for i, (picked, p)
-                in enumerate(zip(criterion.predictions(flat), criterion.probabilities(flat)))]
+        rows = [[i] + [str(c) for c in picked] + numbers(p) for i, picked, p
+                in zip(index, criterion.predictions(flat), criterion.probabilities(flat))]
     else:
         header = ["index"] + (["prediction"] if flat.shape[1] == 1 else [f"prediction_{j}" for j in range(flat.shape[1])])
-        rows = [[str(i)] + numbers(row) for i, row in enumerate(flat)]
+        rows = [[i] + numbers(row) for i, row in zip(index, flat)]
     return header, rows

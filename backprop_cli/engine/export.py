@@ -2,7 +2,10 @@
 
 The graph takes *raw* inputs, as ``backprop predict`` does: the checkpoint's normalisation is its
 first nodes (``Sub`` the shift, ``Div`` by the divisor, in float32 exactly as :class:`Normalizer` does;
-none for ``normalize: none``), then a ``Cast`` for a float64 model. It gives two outputs:
+none for ``normalize: none``), then a ``Cast`` for a float64 model. A model trained on a table takes
+its numeric columns and one-hot categories in the order the ``inputs`` metadata names; NaN inputs
+are filled with the training means first when it was trained with ``missing: mean``
+(``Where(IsNaN(x), mean, x)``). It gives two outputs:
 
 * ``output``: the model's output, what ``Sequential.forward`` returns (shape ``(N, ...)``);
 * ``probabilities``: for classifiers and binary models, the probabilities ``predict`` writes
@@ -225,6 +228,10 @@ def to_onnx(restored: Restored):
     g = Graph(dtype)
     x = "input"
     g.names.add(x)
+    columns = restored.columns                    # a table's inputs: one-hot columns as predict encodes them
+    if columns is not None and columns.means is not None:           # missing: mean fills NaN as predict does
+        x = g.op("Where", [g.op("IsNaN", [x], "impute.isnan"), g.const("columns.mean", columns.means, np.float32), x],
+                 "impute.where")
     if norm.method != "none":
         if norm.method != "scale":
             x = g.op("Sub", [x, g.const("norm.shift", norm.shift, np.float32)], "normalize.sub")
@@ -252,6 +259,8 @@ def to_onnx(restored: Restored):
     proto.ir_version = IR_VERSION
     meta = {"task": restored.task, "classes": json.dumps(restored.classes), "normalization": norm.method,
             "epoch": str(restored.checkpoint.meta.get("epoch"))}
+    if columns is not None:
+        meta["inputs"] = json.dumps(columns.feature_names)
     helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
     return proto, outputs

@@ -16,12 +16,12 @@ try:
 except ImportError:                                 # Windows
     fcntl = None
 
-from ..config.schema import Config, config_from_dict, load_config
+from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..config.source import show
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
-from .experiment import Data, build, check_criterion, check_output, load_data, make_trainer, run_meta, save
+from .experiment import Data, build, check_criterion, check_output, data_files, load_data, make_trainer, run_meta, save
 from . import tracking
 from .gradients import CSV_COLUMNS, GradientFlow, csv_rows
 from .metrics import Report
@@ -30,6 +30,8 @@ from .trainer import Callback, Interrupted, Trainer, measure
 
 #: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
 RESUMABLE_CHANGES = ("training.epochs", "training.checkpoint_every", "output")
+#: And where its data files are: their contents are compared instead (:func:`changed_data`).
+DATA_PATHS = tuple(f"data.{key}" for key in DATA_FILES)
 
 
 @dataclass
@@ -140,9 +142,11 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
     if ckpt is not None:
         _check_same_config(config, ckpt)
     path = Path(out or (Path(resume).parent if resume is not None else config.run_dir))
+    where = "--out" if out is not None else None          # name only the flag the user passed
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path} is a file; expected a directory for the run", where="--out")
+        raise _place(config, where, f"{path} is a file; expected a directory for the run")
     data = load_data(config)
+    data.files = data_files(config)
     model, criterion = build(config, data.input_shape)
     check_output(config, model, data)
     check_criterion(config, model, criterion, data)
@@ -151,23 +155,46 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
         _resume_trainer(trainer, ckpt)
     resuming_here = ckpt is not None and path.resolve() == Path(resume).resolve().parent
     directory = RunDirectory(path, config, data, environment(config.seed), resumed_from=ckpt)
-    directory.lock()                  # before looking at what it holds: another run may be writing there
+    try:
+        directory.lock()              # before looking at what it holds: another run may be writing there
+    except ConfigError as err:
+        raise _place(config, where, err.detail) from None
     try:
         existing = [] if resuming_here else directory.existing()
         if existing and not force:
             hint = f", or --resume {path / 'last.npz'} to continue" if (path / "last.npz").exists() else ""
-            raise ConfigError(f"{path} already holds {', '.join(existing)}; pass --force to overwrite "
-                              f"or --out DIR for a new run{hint}", where="--out")
+            raise _place(config, where, f"{path} already holds {', '.join(existing)}; pass --force to overwrite "
+                         f"or --out DIR for a new run{hint}")
         directory.replacing = existing
         directory.remove_orphans()
     except BaseException:
         directory.unlock()
         raise
-    warning = resume_warning(ckpt.meta.get("environment"), directory.environment) if ckpt is not None else None
-    run = Run(config, data, trainer, directory, [warning] if warning else [])
+    warnings = [resume_warning(ckpt.meta.get("environment"), directory.environment),
+                changed_data(ckpt, data.files)] if ckpt is not None else []
+    run = Run(config, data, trainer, directory, [w for w in warnings if w])
     if run.finished:
         directory.unlock()
     return run
+
+
+def _place(config: Config, flag: str | None, message: str) -> ConfigError:
+    """An error about the run directory, placed at the flag that chose it, else at the config's output."""
+    if flag is not None or config.output is None:
+        return ConfigError(message, where=flag)
+    return config.error("output", message)
+
+
+def changed_data(ckpt: Checkpoint, files: list[dict]) -> str | None:
+    """One line naming the data files whose contents differ from those the checkpoint's run read."""
+    before = {f.get("key"): f for f in ckpt.meta.get("data_files", []) if isinstance(f, dict)}
+    changed = [f"{now['key']} ({before[now['key']].get('size')} -> {now['size']} bytes, sha256 "
+               f"{str(before[now['key']].get('sha256'))[:12]} -> {now['sha256'][:12]})"
+               for now in files if now["key"] in before and before[now["key"]].get("sha256") != now["sha256"]]
+    if not changed:
+        return None
+    return (f"the data changed since {ckpt.path} was written: {'; '.join(changed)}; the resumed run will not "
+            "match one that was never interrupted")
 
 
 def _resume_trainer(trainer: Trainer, ckpt: Checkpoint) -> None:
@@ -190,7 +217,8 @@ def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
     if not isinstance(stored, dict):
         raise CheckpointError("it holds no config to resume", file=ckpt.path, where="meta.config")
     differences = config_differences(resumed_config(stored, config), config.dump())
-    differences = [(key, *values) for key, *values in differences if not key.startswith(RESUMABLE_CHANGES)]
+    differences = [(key, *values) for key, *values in differences
+                   if not key.startswith(RESUMABLE_CHANGES + DATA_PATHS)]
     if not differences:
         return
     lines = [str(config.error(key, f"{theirs} in the checkpoint, {mine} here")) for key, theirs, mine in
@@ -199,7 +227,8 @@ def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
         lines.append(f"... and {len(differences) - MAX_LISTED} more")
     allowed = ", ".join(RESUMABLE_CHANGES[:-1]) + f" and {RESUMABLE_CHANGES[-1]}"
     head = ConfigError(f"the config differs from the run being resumed in {len(differences)} "
-                       f"place{'s' if len(differences) > 1 else ''} (only {allowed} may change):",
+                       f"place{'s' if len(differences) > 1 else ''} (only {allowed} may change, and where "
+                       "the data files are):",
                        file=ckpt.path, where="--resume")
     raise ConfigError("\n".join([str(head), *lines]))
 
@@ -220,7 +249,7 @@ def resumed_config(stored: dict, config: Config) -> dict:
         return stored
     derived = {k: v for k, v in given.items() if rederived.get(k) == flat[k]}
     mine = _flatten(config.dump())
-    allowed = {k: mine[k] for k in mine if k.startswith(RESUMABLE_CHANGES)}
+    allowed = {k: mine[k] for k in mine if k.startswith(RESUMABLE_CHANGES + DATA_PATHS)}
     try:
         return config_from_dict(_assign(stored, {**derived, **allowed})).dump()
     except ConfigError:
@@ -384,7 +413,7 @@ class RunDirectory(Callback):
         do nothing."""
         if "config.yaml" in self.written:
             return
-        text = yaml_dump(self.config.dump())
+        text = yaml_dump(self.config.dump(relative_to=self.path))
         atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
         record = json.dumps(self.run_record(), indent=2) + "\n"
         atomic_write(self.path / "run.json", lambda f: f.write(record.encode()))
