@@ -37,7 +37,7 @@ def invoke(*args):
 
 
 def test_train_writes_the_run_directory(project):
-    result = invoke("train", "tiny.yaml", "--quiet")
+    result = invoke("train", "tiny.yaml")                  # not a terminal: one plain line per epoch
     assert result.exit_code == 0, result.output
     run = project / "runs" / "tiny"
     assert sorted(p.name for p in run.iterdir()) == ["best.npz", "config.yaml", "last.npz", "metrics.csv", "run.json"]
@@ -52,8 +52,9 @@ def test_set_overrides_and_refusing_to_overwrite(project):
     assert len((project / "runs/tiny/metrics.csv").read_text().splitlines()) == 2
     again = invoke("train", "tiny.yaml", "-q")
     assert again.exit_code == 1
-    assert "already holds" in again.stderr and "--force" in again.stderr
+    assert again.stderr.startswith("error: runs/tiny already holds") and "--force" in again.stderr   # no --out: given
     assert invoke("train", "tiny.yaml", "-q", "--force").exit_code == 0
+    assert invoke("train", "tiny.yaml", "-q", "--out", "runs/tiny").stderr.startswith("error: --out: runs/tiny already")
 
 
 def test_eval_predict_gradcheck_summary(project):
@@ -128,14 +129,91 @@ def test_usage_errors_exit_2_with_one_line(capsys):
     assert len(err) == 1 and "CONFIG" in err[0]
 
 
-def test_every_command_has_help_with_an_example():
+def test_every_command_has_help_with_an_example_and_takes_verbose_and_quiet():
     import typer.main
     command = typer.main.get_command(app)
     assert set(command.commands) >= {"train", "eval", "gradcheck", "predict", "summary", "schema"}
     for name in command.commands:
         result = invoke(name, "--help")
         assert result.exit_code == 0 and "Example" in result.stdout, name
-    assert invoke("--version").stdout.startswith("backprop ")
+        assert "-v, --verbose" in result.stdout and "-q, --quiet" in result.stdout, name
+    from backprop_cli import __version__
+    assert invoke("--version").stdout == f"backprop {__version__}\n"
+    both = invoke("schema", "-v", "-q")
+    assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_quiet_and_verbose(project):
+    quiet = invoke("train", "tiny.yaml", "-q")
+    assert quiet.exit_code == 0 and "epoch 1/3" not in quiet.stdout and "after epoch 3" in quiet.stdout
+    loud = invoke("train", "tiny.yaml", "-v", "--force")
+    assert loud.exit_code == 0 and "data: 120 training, 30 validation, 150 test samples" in loud.stdout
+    assert "67 parameters" in loud.stdout and "epoch 1/3" in loud.stdout
+    assert invoke("summary", "tiny.yaml", "-q").stdout == "67 parameters (0.00 MiB as float32)\n"
+    gradcheck = invoke("gradcheck", "tiny.yaml", "-q")
+    assert gradcheck.exit_code == 0 and gradcheck.stdout.startswith("all ") and "Linear" not in gradcheck.stdout
+    assert invoke("time", "tiny.yaml", "-q", "-n", "2").stdout.endswith(" ms per batch\n")
+    assert "confusion" not in invoke("eval", "runs/tiny/best.npz", "-q").stdout
+    assert invoke("predict", "runs/tiny/best.npz", "iris.csv", "-o", "p.csv", "-q").stderr == ""
+
+
+def test_print_config_is_the_resolved_config_and_loads_again(project):
+    import yaml
+    from backprop_cli.config.schema import load_config
+    result = invoke("train", "tiny.yaml", "--print-config", "--set", "training.epochs=7", "optimizer.name=SGD")
+    assert result.exit_code == 0, result.output
+    printed = yaml.safe_load(result.stdout)
+    assert printed["training"]["epochs"] == 7 and printed["training"]["monitor"] == "val_accuracy"
+    assert printed["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": False,
+                                    "weight_decay": 0.0, "lr_decay": 0.0}
+    assert printed["data"]["train"] == "iris.csv" and not (project / "runs").exists()
+    (project / "printed.yaml").write_text(result.stdout)
+    assert load_config(project / "printed.yaml").dump() == load_config(project / "tiny.yaml", ["training.epochs=7"]).dump()
+
+
+def test_dry_run_checks_everything_and_writes_nothing(project):
+    result = invoke("train", "tiny.yaml", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "data: 120 training, 30 validation, 150 test samples of shape (N, 4)" in result.stdout
+    assert "Linear(in_features=4, out_features=8)" in result.stdout and "dry run: nothing trained" in result.stdout
+    assert not (project / "runs").exists()
+    bad = invoke("train", "tiny.yaml", "--dry-run", "--set", "model.2.Linear=4")
+    assert bad.exit_code == 1 and "the model gives outputs of shape (4,) per sample" in bad.stderr
+
+
+def test_summary_time_and_gradcheck_take_a_checkpoint_told_by_its_content(project):
+    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    shutil.copy(project / "runs/tiny/best.npz", project / "weights.yaml")       # the name says nothing
+    shutil.copy(project / "tiny.yaml", project / "config.npz")
+    for target in ("runs/tiny/best.npz", "weights.yaml", "config.npz"):
+        summary = invoke("summary", target)
+        assert summary.exit_code == 0 and "67 parameters" in summary.stdout, (target, summary.output)
+    timing = invoke("time", "weights.yaml", "-n", "2")
+    assert timing.exit_code == 0 and "total per batch" in timing.stdout, timing.output
+    check = invoke("gradcheck", "runs/tiny/best.npz")
+    assert check.exit_code == 0 and "passed" in check.stdout, check.output
+    other = invoke("summary", "runs/tiny/best.npz", "--set", "model.0.Linear=9")
+    assert other.exit_code == 1 and "model.0.weight: shape (8, 4), the model needs (9, 4)" in other.stderr
+
+
+def test_resuming_with_changed_data_warns_in_one_line(project):
+    assert invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=1").exit_code == 0
+    with open(project / "iris.csv", "a") as f:
+        f.write("5.0,3.0,1.5,0.2,setosa\n")
+    result = invoke("train", "tiny.yaml", "-q", "--set", "training.epochs=2", "--resume", "runs/tiny/last.npz")
+    assert result.exit_code == 0, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("warning: the data changed since runs/tiny/last.npz was written: data.train (")
+    files = load_checkpoint(project / "runs/tiny/last.npz").meta["data_files"]
+    assert [f["key"] for f in files] == ["data.train", "data.test"] and files[0]["path"] == "iris.csv"
+    assert files[0]["resolved"] == str(project / "iris.csv") and files[0]["size"] == (project / "iris.csv").stat().st_size
+
+
+def test_shell_completion_is_on():
+    env = dict(ENV, _BACKPROP_COMPLETE="complete_bash", COMP_WORDS="backprop tr", COMP_CWORD="1")
+    done = subprocess.run([sys.executable, "-m", "backprop_cli"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["train"], done
+    assert "--install-completion" in invoke("--help").stdout
 
 
 def test_schema_is_json_schema():
@@ -190,13 +268,19 @@ def backprop(*args, cwd, **kw):
                           capture_output=True, text=True, timeout=120, **kw)
 
 
-def test_resume_in_a_new_process_is_bit_identical(project):
+def test_a_run_directory_copied_elsewhere_resumes_in_a_new_process_bit_identically(project, tmp_path_factory):
+    """The project (config, data, the run) copied to another folder resumes from the run's own config.yaml."""
     (project / "tiny.yaml").write_text(TINY.replace("Tanh", "ReLU\n  - Dropout: 0.2"))
     assert backprop("train", "tiny.yaml", "--set", "training.epochs=4", "--out", "straight", cwd=project).returncode == 0
-    assert backprop("train", "tiny.yaml", "--set", "training.epochs=2", "--out", "split", cwd=project).returncode == 0
-    resumed = backprop("train", "tiny.yaml", "--set", "training.epochs=4", "--resume", "split/last.npz", cwd=project)
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_run(project / "straight/last.npz", project / "split/last.npz", epochs=4)
+    assert backprop("train", "tiny.yaml", "--set", "training.epochs=2", "--out", "runs/split", cwd=project).returncode == 0
+    moved = tmp_path_factory.mktemp("elsewhere") / "copy"
+    shutil.copytree(project, moved)
+    shutil.rmtree(project / "runs")
+    assert "train: ../../iris.csv" in (moved / "runs/split/config.yaml").read_text()
+    resumed = backprop("train", "runs/split/config.yaml", "--set", "training.epochs=4", "--resume", "runs/split/last.npz",
+                       cwd=moved)
+    assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
+    assert_same_run(project / "straight/last.npz", moved / "runs/split/last.npz", epochs=4)
 
 
 def assert_same_run(path_a, path_b, epochs):
@@ -225,6 +309,7 @@ def test_a_signal_writes_a_checkpoint_and_says_how_to_resume(project, signum, co
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert "resume with: backprop train tiny.yaml --resume runs/tiny/last.npz" in err
+    assert f"stopped: {signal.Signals(signum).name} in epoch " in err and "error" not in err
     assert "Traceback" not in err
     assert not [p for p in os.listdir(project / "runs/tiny") if p.endswith(".tmp")]
     stopped = load_checkpoint(project / "runs/tiny/last.npz")
@@ -247,7 +332,8 @@ def test_every_shipped_config_trains_one_epoch(config, tmp_path):
 def test_an_early_stopped_run_has_nothing_left_to_resume(project):
     (project / "tiny.yaml").write_text(TINY.replace("epochs: 3, batch_size: 16",
                                                     "epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}"))
-    assert invoke("train", "tiny.yaml", "-q").exit_code == 0
+    stopped = invoke("train", "tiny.yaml", "-q")
+    assert stopped.exit_code == 0 and stopped.stderr == "" and "final scores (early stopping after epoch 2)" in stopped.stdout
     last = load_checkpoint(project / "runs/tiny/last.npz")
     assert last.meta["stop_reason"] == "early stopping" and last.meta["epoch"] == 2
     again = invoke("train", "tiny.yaml", "--resume", "runs/tiny/last.npz")
@@ -259,7 +345,8 @@ def test_predict_names_a_csv_of_the_wrong_width(project):
     (project / "wide.csv").write_text("1,2,3,4,5,6\n")
     result = invoke("predict", "runs/tiny/last.npz", "wide.csv")
     assert result.exit_code == 1
-    assert "wide.csv:1: 6 columns, but the model takes 4 features (and optionally the label column)" in result.stderr
+    assert result.stderr.strip() == ("error: wide.csv:1: found 6 columns and no header; expected 5 like the "
+                                     "training data, or its 4 feature columns alone (in order)")
     (project / "unlabelled.csv").write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     rows = invoke("predict", "runs/tiny/last.npz", "unlabelled.csv").stdout.splitlines()
     assert rows[0].startswith("index,predicted,p_setosa") and len(rows) == 3

@@ -2,8 +2,11 @@
 
 Every mistake in a config, data file, checkpoint or flag is shown as one red line on stderr with a
 non-zero exit (1; 2 for command-line usage). Any other exception is a bug in backprop: one line says
-so and names a file holding the traceback (exit 2). ``--debug`` shows tracebacks on the terminal.
-Heavy imports (numpy, pydantic, rich) happen inside the commands so ``backprop --help`` starts fast.
+so and names a file holding the traceback (exit 2); ``--debug`` shows tracebacks on the terminal, and
+``-v`` an internal error's. Every verb takes ``-v/--verbose`` (more detail) and ``-q/--quiet``
+(results, warnings and errors only). Heavy imports (numpy, pydantic, rich) happen inside the
+commands so ``backprop --help`` starts fast; shell completion (``--install-completion``) costs none
+of that.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ import typer
 
 from .. import __version__
 
-app = typer.Typer(name="backprop", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(name="backprop", add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,    # plain click help: rich's help formatter costs ~0.1 s of start-up
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train Torch7-style neural networks in numpy from a YAML config, and see what "
                        "backpropagation computes.\n\nExample: backprop train configs/digits_mlp.yaml")
-#: ``tracebacks``: show the Python traceback of an error on the terminal (``--debug``; ``-v`` to come).
-_state = {"tracebacks": False}
+#: ``tracebacks``: show the Python traceback of any error on the terminal (``--debug``); ``verbosity``:
+#: -1 with ``-q``, 1 with ``-v`` (which also shows an internal error's traceback on the terminal).
+_state = {"tracebacks": False, "verbosity": 0}
 
 
 def _version(value: bool) -> None:
@@ -59,15 +63,21 @@ def _err(message: str) -> None:
 
 
 def _warn(message: str) -> None:
-    from rich.markup import escape
-
-    from .render import make_console
-    make_console(stderr=True).print(f"[bold yellow]warning:[/bold yellow] {escape(message)}")
+    _note(message, "warning", "bold yellow")
 
 
 def _fail(message: str, code: int = 1):
     _err(message)
     raise typer.Exit(code)
+
+
+def _note(message: str, label: str = "", style: str = "yellow") -> None:
+    """A line on stderr that is not an error: a warning, or how a run stopped."""
+    from rich.markup import escape
+
+    from .render import make_console
+    prefix = f"[{style}]{label}:[/{style}] " if label else ""
+    make_console(stderr=True).print(prefix + escape(message))
 
 
 INTERNAL = "internal error (a bug in backprop, not in your input)"
@@ -76,12 +86,16 @@ INTERNAL = "internal error (a bug in backprop, not in your input)"
 def _edge(command):
     """The errors at the edge. A user's mistake (a ``BackpropError``, an ``OSError``) is one line and
     exit 1; any other exception is a bug: one line saying so and naming the file its traceback went
-    to, exit 2. With tracebacks on (``--debug``) the traceback goes to the terminal instead."""
+    to, exit 2. With tracebacks on (``--debug``) the traceback goes to the terminal instead; ``-v``
+    shows an internal error's traceback on the terminal as well as in the file."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from ..config.plugins import plugin_frame
         from ..errors import BackpropError
+        if kwargs.get("verbose") and kwargs.get("quiet"):
+            raise typer.BadParameter("give -v/--verbose or -q/--quiet, not both")
+        _state["verbosity"] = 1 if kwargs.get("verbose") else -1 if kwargs.get("quiet") else 0
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
@@ -96,26 +110,30 @@ def _edge(command):
             _show_traceback()
             _fail(f"out of memory{': ' + str(err) if str(err) else ''} (--debug shows where)")
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _note("interrupted")
+            raise typer.Exit(130) from None
         except Exception as err:
             what = " ".join(f"{type(err).__name__}: {err}".split())      # one line, whatever the message
             where = plugin_frame(err)
             if where is not None:          # raised in a plugin: the user's own code, one line saying where
                 _show_traceback()
                 _fail(f"{where}: {what}")
-            if _show_traceback():
+            _show_traceback(internal=True)            # --debug, or -v: on the terminal
+            if _state["tracebacks"]:
                 _fail(f"{INTERNAL}: {what}", 2)
             _fail(f"{INTERNAL}: {what}; please report it with the traceback in {_traceback_file()}", 2)
 
     return wrapper
 
 
-def _show_traceback() -> bool:
-    """Print the traceback of the error being handled to stderr, when tracebacks are on."""
-    if _state["tracebacks"]:
+def _show_traceback(internal: bool = False) -> bool:
+    """Print the traceback of the error being handled to stderr, when tracebacks are on (``--debug``),
+    or for an ``internal`` error with ``-v``; returns whether it did."""
+    shown = _state["tracebacks"] or (internal and _state["verbosity"] > 0)
+    if shown:
         import traceback
         traceback.print_exc(file=sys.stderr)
-    return _state["tracebacks"]
+    return shown
 
 
 def _traceback_file() -> str:
@@ -132,6 +150,9 @@ def _traceback_file() -> str:
 
 
 SET_HELP = "Override a config key by its dotted path, e.g. --set training.epochs=3 optimizer.lr=0.05."
+CONFIG_OR_CHECKPOINT = "A YAML config, or a checkpoint (.npz written by train; told by its content)."
+VERBOSE = typer.Option(False, "--verbose", "-v", help="More detail (and an internal error's traceback).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors.")
 
 
 def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None = None) -> list[str]:
@@ -153,22 +174,40 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
                                                 help="Continue the run in this checkpoint up to the config's epochs."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
           force: bool = typer.Option(False, "--force", help="Overwrite the results of an existing run directory."),
-          quiet: bool = typer.Option(False, "--quiet", "-q", help="Plain lines, no progress bar.")) -> None:
+          print_config: bool = typer.Option(False, "--print-config",
+                                            help="Print the resolved config (defaults filled, overrides applied) "
+                                                 "as YAML and exit."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Check the config, load the data, build the model, "
+                                                                "print its summary and exit without training."),
+          verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Train the model a config describes.
 
-    Writes last.npz, best.npz, config.yaml and metrics.csv to the run directory.
+    Writes last.npz, best.npz, config.yaml and metrics.csv to the run directory. A live table and
+    progress bar on a terminal, one line per epoch otherwise; -q prints only the final results and
+    the files written, -v also the data and the model before training.
 
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
     from ..engine.run import open_run
     from ..engine.trainer import Interrupted
-    from .render import TrainingReport, make_console, plain_output, training_results
+    from .render import TrainingReport, make_console, plain_output, run_summary, training_results
 
     overrides = _overrides(set_, extra, seed)
-    run = open_run(config, overrides, out=out, resume=resume, force=force)
     console = make_console()
+    if print_config:
+        from ..config.schema import load_config
+        from ..engine.run import yaml_dump
+        typer.echo(yaml_dump(load_config(config, overrides).dump()), nl=False)
+        return
+    run = open_run(config, overrides, out=out, resume=resume, force=force)
     for warning in run.warnings:
         _warn(warning)
+    if dry_run or _state["verbosity"] > 0:
+        for renderable in run_summary(run):
+            console.print(renderable)
+        if dry_run:
+            console.print(f"dry run: nothing trained, nothing written to {run.directory.path}")
+            return
     if run.finished:
         console.print(f"{resume} has already {run.finished}; nothing to do")
         return
@@ -176,14 +215,14 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     report = TrainingReport(console, run.config.training.epochs, plain)
     try:
         with _stop_on_signals(run.trainer):
-            rows = run.train([report])
+            rows = run.train([] if quiet else [report])
     except Interrupted as stop:
         report.close()
         trainer = run.trainer
-        _err(f"{stop.signal_name}: stopped in epoch {trainer.epoch + 1} after {trainer.step} steps; "
-             f"checkpoint written to {stop.checkpoint}")
+        _note(f"{stop.signal_name} in epoch {trainer.epoch + 1} after {trainer.step} steps; checkpoint written "
+              f"to {stop.checkpoint}", "stopped")
         again = ["backprop", "train", str(config)] + [f"--set={item}" for item in overrides]
-        _err("resume with: " + shlex.join(again + ["--resume", str(stop.checkpoint)]))
+        _note("resume with: " + shlex.join(again + ["--resume", str(stop.checkpoint)]))
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
@@ -199,7 +238,7 @@ def _stop_on_signals(trainer):
     (the work is saved) signals are ignored, so that nothing cuts the exit short."""
     def handler(signum, frame):
         if trainer.stop_requested:
-            _err("already stopping: finishing the step and writing the checkpoint")
+            _note("already stopping: finishing the step and writing the checkpoint")
             return
         trainer.stop_requested = signal.Signals(signum).name
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -219,10 +258,12 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
           as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
           plot: Optional[Path] = typer.Option(None, "--plot", metavar="PICTURE",
                                               help="Also draw the confusion matrix to a .png, .svg or .pdf "
-                                                   "(needs the plot extra).")) -> None:
+                                                   "(needs the plot extra)."),
+          verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Score saved weights: loss, metrics, confusion matrix.
 
-    Uses the config's test set unless --data is given; classifiers get per-class recall.
+    Uses the config's test set unless --data is given (a CSV's columns are found by name);
+    classifiers get per-class recall (-q: the metrics alone).
 
     Example: backprop eval runs/digits_mlp/best.npz --json
     """
@@ -239,7 +280,7 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
         typer.echo(json.dumps(result))
         return
     console = make_console()
-    for renderable in evaluation(result, "test" if data is None else data.name):
+    for renderable in evaluation(result, "test" if data is None else data.name)[:1 if quiet else None]:
         console.print(renderable)
 
 
@@ -247,8 +288,12 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
 @_edge
 def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
             data: Path = typer.Argument(..., metavar="DATA", help="Samples: CSV (features, label optional), IDX or NPZ."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here (default: stdout).")) -> None:
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here (default: stdout)."),
+            verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Predict: a CSV of classes and probabilities, or values.
+
+    A CSV with a header is matched by column name (any order, extra columns ignored); one without a
+    header by position.
 
     Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
     """
@@ -263,13 +308,15 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
         sys.stdout.write(text)
     else:
         atomic_write(out, lambda f: f.write(text.encode()))
-        typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+        if not quiet:
+            typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
 
 
 @app.command()
 @_edge
 def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
-           out: Path = typer.Argument(..., metavar="OUT", help="The ONNX file to write, e.g. model.onnx.")) -> None:
+           out: Path = typer.Argument(..., metavar="OUT", help="The ONNX file to write, e.g. model.onnx."),
+           verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Export a checkpoint's model to ONNX, taking raw inputs as predict does.
 
     The normalisation is the graph's first nodes; outputs are the model's output and, for classifiers,
@@ -298,7 +345,8 @@ def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
          terminal: bool = typer.Option(False, "--terminal", "-t", help="Draw in the terminal (the default without --out)."),
          gradients: bool = typer.Option(False, "--gradients",
                                         help="Per-parameter gradient norms and update ratios from the run's "
-                                             "gradients.csv (train with training.log_gradients: true).")) -> None:
+                                             "gradients.csv (train with training.log_gradients: true)."),
+         verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Draw learning curves over epochs: in the terminal, or to a picture.
 
     Losses share a panel (log scale when they span decades); the best epoch is starred.
@@ -328,16 +376,18 @@ def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
 # ---------------------------------------------------------------------------- gradcheck, summary, schema, time
 @app.command()
 @_edge
-def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
-                                                       help="Check this config's model; omit to check the library."),
+def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG|CHECKPOINT]",
+                                                       help="Check this config's (or checkpoint's) model; omit to "
+                                                            "check the library."),
               eps: float = typer.Option(1e-6, "--eps", help="Finite-difference step (float64)."),
               tol: float = typer.Option(1e-6, "--tol", help="Pass when |analytic - numeric| <= tol * max(1, |numeric|)."),
               batch: int = typer.Option(4, "--batch", help="Samples of the config's data to check on."),
               max_checks: int = typer.Option(64, "--max-checks", help="Coordinates compared per tensor (random)."),
-              set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+              set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
+              verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Check every gradient against finite differences.
 
-    Central differences in float64, per layer and tensor; exit 1 on any failure.
+    Central differences in float64, per layer and tensor; exit 1 on any failure (-q: the failures alone).
 
     Example: backprop gradcheck configs/digits_cnn.yaml   (or just: backprop gradcheck)
     """
@@ -354,8 +404,9 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]",
                                               max_checks=max_checks)
         title = f"gradcheck: {name} on {samples} samples (float64)"
     console = make_console()
-    console.print(gradcheck_table(results, title))
     failed = [r for r in results if not r.passed]
+    if failed or not quiet:
+        console.print(gradcheck_table(failed if quiet else results, title))
     if failed:
         for line in gradcheck_failures(results):
             console.print(line)
@@ -372,7 +423,8 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
             layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Show the backward of this layer only."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object (arrays as lists)."),
             no_check: bool = typer.Option(False, "--no-check", help="Skip the finite-difference check."),
-            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
+            verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Show one training step: forward, loss, backward, optimizer step.
 
     On real samples of the config's training data, every number computed by the library: each
@@ -401,21 +453,23 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
 
 @app.command()
 @_edge
-def summary(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
-            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
-    """The model as a table: layers, output shapes, parameters.
+def summary(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=CONFIG_OR_CHECKPOINT),
+            set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
+            verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
+    """The model as a table: layers, output shapes, parameters (-q: the total alone).
 
-    Example: backprop summary configs/digits_cnn.yaml
+    Example: backprop summary configs/digits_cnn.yaml   (or a checkpoint: runs/digits_cnn/best.npz)
     """
     from ..engine.experiment import summarize
     from .render import make_console, summary_table
 
-    make_console().print(summary_table(*summarize(config, _overrides(set_, None))))
+    table = summary_table(*summarize(config, _overrides(set_, None)))
+    make_console().print(table.caption if quiet else table)
 
 
 @app.command()
 @_edge
-def schema() -> None:
+def schema(verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Print the config file's JSON Schema (for editors).
 
     Example: backprop schema > backprop.schema.json
@@ -426,14 +480,15 @@ def schema() -> None:
 
 @app.command("time")
 @_edge
-def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
+def time_(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=CONFIG_OR_CHECKPOINT),
           batches: int = typer.Option(20, "--batches", "-n", help="Timed forward/backward passes."),
-          set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+          set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
+          verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Time forward and backward per layer (like caffe time).
 
-    Average milliseconds per batch of the config's data, and each layer's share. Backward is the
-    training step's: layers before the first one with weights take no time, and that one computes
-    only its weight gradients.
+    Average milliseconds per batch of the config's data, and each layer's share (-q: the total
+    alone). Backward is the training step's: layers before the first one with weights take no time,
+    and that one computes only its weight gradients.
 
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """
@@ -443,8 +498,9 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     if batches < 1:
         raise typer.BadParameter("--batches must be >= 1")
     cfg, rows = time_config(config, _overrides(set_, None), batches=batches)
-    make_console().print(timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes "
-                                            "(backward as in training: no gradient for the data)"))
+    table = timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes "
+                               "(backward as in training: no gradient for the data)")
+    make_console().print(f"{sum(r.forward_ms + r.backward_ms for r in rows):.3f} ms per batch" if quiet else table)
 
 
 def main(args: list[str] | None = None) -> None:

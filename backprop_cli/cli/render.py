@@ -338,6 +338,20 @@ def summary_table(rows, total_params: int) -> Table:
     return table
 
 
+def run_summary(run) -> list:
+    """What ``train --dry-run`` (and ``train -v``, before training) shows: the data and the model."""
+    from ..engine.experiment import model_rows
+
+    data = run.data
+    sizes = [f"{len(ds):,} {name}" for name, ds in (("training", data.train), ("validation", data.val),
+                                                     ("test", data.test)) if ds is not None]
+    line = f"data: {', '.join(sizes)} samples of shape {shape_text(data.input_shape)}"
+    if data.columns is not None:
+        names = data.columns.feature_names
+        line += f"; inputs: {', '.join(names[:12])}" + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    return [line, summary_table(*model_rows(run.trainer.model, data.input_shape))]
+
+
 def timing_table(rows, title: str) -> Table:
     """Per-layer forward/backward milliseconds, their share of the total, and the total per batch."""
     total = sum(r.forward_ms + r.backward_ms for r in rows) or 1.0
