@@ -5,7 +5,11 @@
 
 * ``backprop --help``: the whole process, started as a user starts it (the ``backprop`` found on
   PATH; ``python -m backprop_cli`` from a clone that is not installed), median of repeats. Bare
-  ``python -c pass`` is shown beside it: the interpreter's own share.
+  ``python -c pass`` is shown beside it: the interpreter's own share. A shell-completion query (what
+  a TAB after ``backprop tr`` runs) is timed the same way.
+* Checkpoints: one ``last.npz`` write (atomic: temporary file, fsync, rename) of the shipped digits
+  MLP (``configs/digits_mlp.yaml``), against one of its epochs: what ``training.checkpoint_every: 1``
+  costs per epoch.
 * IDX: 60,000 synthetic 28x28 images and their labels written with ``backprop_cli.data.write_idx``
   (raw, and gzip), read back with ``backprop_cli.data.load_idx``; median of repeats.
 * Peak memory: ``ru_maxrss`` of a child process that trains the MLP of ``mlp.py`` for one epoch on
@@ -45,6 +49,25 @@ def help_command() -> tuple[list[str], str]:
     if exe:
         return [exe, "--help"], f"`{exe} --help`"
     return [sys.executable, "-m", "backprop_cli", "--help"], "`python -m backprop_cli --help` (not installed)"
+
+
+def checkpoint_cost(folder: Path, repeats: int) -> tuple[list[float], list[float], int]:
+    """Seconds of one epoch of the shipped digits MLP and of one ``last.npz`` write (interleaved), and its size."""
+    from backprop_cli.engine.run import open_run
+
+    run = open_run(ROOT / "configs" / "digits_mlp.yaml", ["training.epochs=1"], out=folder / "ckpt", force=True)
+    data, trainer = run.data, run.trainer
+    run.directory.start()
+    trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=1)      # warm-up
+    epochs, writes = [], []
+    for i in range(repeats):
+        start = time.perf_counter()
+        trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=i + 2)
+        epochs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        path = run.directory.save(trainer, "last.npz")
+        writes.append(time.perf_counter() - start)
+    return epochs, writes, path.stat().st_size
 
 
 def write_idx_files(folder: Path, n: int) -> dict[str, tuple[Path, Path]]:
@@ -112,11 +135,14 @@ def main() -> None:
 
     help_cmd, help_text = help_command()
     subprocess.run(help_cmd, check=True, stdout=subprocess.DEVNULL, env=env)      # warm the file cache
-    helps, bare = [], []
+    complete_env = dict(env, _BACKPROP_COMPLETE="complete_bash", COMP_WORDS="backprop tr", COMP_CWORD="1")
+    helps, bare, completes = [], [], []
     for _ in range(repeats):                       # interleaved, like every other comparison here
         helps += run_seconds(help_cmd, 1, env=env)
         bare += run_seconds([sys.executable, "-c", "pass"], 1)
-    rows = [Row("`backprop --help` whole process", f"{median(helps):.3f} s", "<= 0.300 s", median(helps) <= 0.3)]
+        completes += run_seconds(help_cmd[:-1], 1, env=complete_env)
+    rows = [Row("`backprop --help` whole process", f"{median(helps):.3f} s", "<= 0.300 s", median(helps) <= 0.3),
+            Row("shell completion query (`backprop tr<TAB>`)", f"{median(completes):.3f} s")]
 
     dataset_bytes = n * 28 * 28 * 4
     budget = 2 * dataset_bytes + 150 * MB
@@ -133,13 +159,21 @@ def main() -> None:
         config = folder / "mlp.yaml"
         config.write_text(CLI_CONFIG.format(images=files["raw"][0].name, labels=files["raw"][1].name))
         cli = peak_rss(help_cmd[:-1] + ["train", str(config), "--quiet", "--out", str(folder / "run")], env=env)
+        epochs, writes, ckpt_bytes = checkpoint_cost(folder, repeats)
+    share = median([w / e for w, e in zip(writes, epochs)])
+    rows.append(Row(f"checkpoint write, digits MLP ({ckpt_bytes / 1000:.0f} kB), per epoch", f"{share:.1%}"))
     target = f"<= {budget / MB:.0f} MB"
     rows.append(Row("peak memory, MLP epoch (engine)", f"{engine / MB:.0f} MB", target, engine <= budget))
     rows.append(Row("peak memory, `backprop train` MLP from IDX", f"{cli / MB:.0f} MB", target, cli <= budget))
 
     notes = [machine_header(blas_threads()),
              f"`backprop --help` run as {help_text}; median of {repeats}, {min(helps):.3f}-{max(helps):.3f} s; "
-             f"`python -c pass` alone takes {median(bare):.3f} s",
+             f"`python -c pass` alone takes {median(bare):.3f} s; a completion query {min(completes):.3f}-"
+             f"{max(completes):.3f} s (typer parses the options it completes with pydantic TypeAdapters, which "
+             "imports pydantic; --help parses none)",
+             f"checkpoint: one last.npz write {1000 * median(writes):.1f} ms (median of {repeats}, "
+             f"{1000 * min(writes):.1f}-{1000 * max(writes):.1f}) against one digits MLP epoch of "
+             f"{1000 * median(epochs):.0f} ms: what training.checkpoint_every: 1 adds",
              f"IDX medians of {max(3, repeats // 2)} reads after one warm-up read (files in the page cache): "
              f"raw {min(raw):.3f}-{max(raw):.3f} s, gzip {min(gz):.3f}-{max(gz):.3f} s",
              f"memory budget: 2 x {dataset_bytes / MB:.0f} MB (the float32 dataset) + 150 MB = {budget / MB:.0f} MB "
