@@ -164,8 +164,8 @@ def test_print_config_is_the_resolved_config_and_loads_again(project):
     assert result.exit_code == 0, result.output
     printed = yaml.safe_load(result.stdout)
     assert printed["training"]["epochs"] == 7 and printed["training"]["monitor"] == "val_accuracy"
-    assert printed["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": False,
-                                    "weight_decay": 0.0, "lr_decay": 0.0}
+    assert {k: printed["optimizer"][k] for k in ("name", "lr", "momentum", "dampening", "nesterov")} == {
+        "name": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": False}       # defaults filled in
     assert printed["data"]["train"] == "iris.csv" and not (project / "runs").exists()
     (project / "printed.yaml").write_text(result.stdout)
     assert load_config(project / "printed.yaml").dump() == load_config(project / "tiny.yaml", ["training.epochs=7"]).dump()

@@ -68,7 +68,8 @@ def test_a_resume_mismatch_lists_real_differences_one_per_line(project):
     assert other.exit_code == 1
     lines = other.stderr.splitlines()
     assert lines[0] == ("error: runs/cos/last.npz: --resume: the config differs from the run being resumed in "
-                        "2 places (only training.epochs, training.checkpoint_every and output may change):")
+                        "2 places (only training.epochs, training.checkpoint_every and output may change, and where the "
+                        "data files are):")
     assert lines[1:] == ["error: adam.yaml:8: model.0.Linear.out_features: 8 in the checkpoint, 6 here",
                          "error: adam.yaml:13: optimizer.name: 'sgd' in the checkpoint, 'adam' here"]
     many = ["seed=1", "training.batch_size=8", "training.shuffle=false", "training.dtype=float64",
@@ -112,7 +113,7 @@ def test_one_run_per_directory_and_no_stale_lock_after_kill_9(project):
     second = subprocess.run([sys.executable, "-m", "backprop_cli", "train", "long.yaml", "-q", "--force"],
                             cwd=project, env=ENV, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and "Traceback" not in second.stderr
-    assert second.stderr.splitlines() == [f"error: --out: runs/cos is in use by another backprop train (pid "
+    assert second.stderr.splitlines() == [f"error: runs/cos is in use by another backprop train (pid "   # no --out given
                                           f"{first.pid}); wait for it to finish or pass --out DIR (lock file "
                                           f"runs/cos/.backprop.lock)"]
     first.send_signal(signal.SIGKILL)

@@ -218,7 +218,7 @@ def _check_same_config(config: Config, ckpt: Checkpoint) -> None:
         raise CheckpointError("it holds no config to resume", file=ckpt.path, where="meta.config")
     differences = config_differences(resumed_config(stored, config), config.dump())
     differences = [(key, *values) for key, *values in differences
-                   if not key.startswith(RESUMABLE_CHANGES + DATA_PATHS)]
+                   if not key.startswith(RESUMABLE_CHANGES) and key not in DATA_PATHS]
     if not differences:
         return
     lines = [str(config.error(key, f"{theirs} in the checkpoint, {mine} here")) for key, theirs, mine in
@@ -249,7 +249,7 @@ def resumed_config(stored: dict, config: Config) -> dict:
         return stored
     derived = {k: v for k, v in given.items() if rederived.get(k) == flat[k]}
     mine = _flatten(config.dump())
-    allowed = {k: mine[k] for k in mine if k.startswith(RESUMABLE_CHANGES + DATA_PATHS)}
+    allowed = {k: mine[k] for k in mine if k.startswith(RESUMABLE_CHANGES) or k in DATA_PATHS}
     try:
         return config_from_dict(_assign(stored, {**derived, **allowed})).dump()
     except ConfigError:
