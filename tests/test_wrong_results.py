@@ -180,6 +180,18 @@ def test_a_bug_in_the_library_is_an_internal_error_with_its_traceback_in_a_file(
     assert "Traceback (most recent call last)" in text and "_planted" in text and "matmul" in text
 
 
+def test_verbose_shows_an_internal_error_s_traceback_on_the_terminal_and_still_in_its_file(xor, monkeypatch):
+    monkeypatch.setattr(nn.Linear, "update_grad_input", _planted)
+    monkeypatch.setattr(tempfile, "tempdir", str(xor))
+    result = CliRunner().invoke(app, ["train", "xor.yaml", "-v"])
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr and "_planted" in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: internal error") and Path(line.rsplit("traceback in ", 1)[1]).parent == xor
+    mistake = CliRunner().invoke(app, ["train", "nope.yaml", "-v"])          # a user's mistake: no traceback
+    assert mistake.exit_code == 1 and "Traceback" not in mistake.output and mistake.stderr.count("\n") == 1
+
+
 def test_debug_shows_an_internal_error_s_traceback_on_the_terminal(xor, monkeypatch):
     monkeypatch.setattr(nn.Linear, "update_grad_input", _planted)
     result = CliRunner().invoke(app, ["--debug", "train", "xor.yaml"])
@@ -196,7 +208,7 @@ def test_debug_shows_an_internal_error_s_traceback_on_the_terminal(xor, monkeypa
     ({"data": "{train: xor.csv, validation_split: 0.1}"},
      "xor.yaml:1: data.validation_split: a validation fraction of 0.1 of 4 samples leaves 4 for training and 0"),
     ({"data": "{train: xor.csv, validation: wide.csv}"},
-     "wide.csv: samples of shape (3,), but the training data's are (2,)"),
+     "wide.csv:1: no columns named 'x1', 'x2' (the model needs them); the header has a, b, c, label"),
 ], ids=["batchnorm-batch-of-1", "bce-without-sigmoid", "validation-split-too-small", "validation-too-wide"])
 def test_user_mistakes_found_while_running_stay_one_line_user_errors(xor, edit, message):
     sections = {"data": "{train: xor.csv, validation_split: 0}", "model": "[{Linear: 4}, Tanh, {Linear: 2}]",

@@ -125,10 +125,12 @@ class Columns:
             names = [c.strip() for c in first]
             wanted = self.features + (self.labels if labels else [])
             gone = [self.header[j] for j in wanted if self.header[j] not in names]
+            if len(gone) > 1:
+                raise DataError(f"no columns named {listing([f'{g!r}' for g in gone])} (the model needs them); "
+                                f"the header has {listing(names, 20)}", **where)
             if gone:
                 role = "a feature of the model" if gone[0] in [self.header[j] for j in self.features] else "the label"
-                more = f" (and {listing(gone[1:])})" if len(gone) > 1 else ""
-                raise DataError(f'no column named "{gone[0]}" ({role}){more}; the header has {listing(names, 20)}'
+                raise DataError(f'no column named "{gone[0]}" ({role}); the header has {listing(names, 20)}'
                                 + _close(gone[0], names), **where)
             _check_unique(names, [names.index(self.header[j]) for j in wanted], where)
             position = lambda j: names.index(self.header[j])
