@@ -42,6 +42,7 @@ from .plugins import BUILTIN, Registry, load_plugins, resolve
 from .source import (NUMBER_PATTERN, PathKey, Places, combine, dotted, number_from_string, read_config_file,
                      read_yaml, show, split_dotted)
 from ..data.load import infer_format
+from ..data.npy import is_npy_dir
 from ..errors import ConfigError, DataError
 from ..optim.optimizers import optimizer_name
 
@@ -100,8 +101,8 @@ def _file_path(value: Any, info: ValidationInfo) -> Path:
         path = Path(ctx.get("base_dir") or Path.cwd()) / path
     path = Path(os.path.normpath(path))
     if ctx.get("check_files"):
-        if path.is_dir():
-            raise ValueError(f"{value} is a directory, expected a file")
+        if path.is_dir() and not is_npy_dir(path):
+            raise ValueError(f"{value} is a directory, expected a file (or a directory holding x.npy and y.npy)")
         if not path.exists():
             shown = value if value == str(path) else f"{value} (looked for {path})"
             raise ValueError(f"no such file: {shown}")
@@ -191,18 +192,22 @@ def guess_format(path: Path) -> str | None:
 class DataConfig(Section):
     """Where the examples are and how to read them."""
 
-    format: Literal["auto", "csv", "tsv", "idx", "npz"] = Field(
+    format: Literal["auto", "csv", "tsv", "idx", "npz", "npy"] = Field(
         "auto", description="How the data files are read; auto: from the training file's name "
-        "(.csv/.tsv/.txt, .npz, a name with idx or ubyte).")
-    train: DataPath = Field(description="The training data file, relative to this config's folder or absolute.")
-    train_labels: DataPath | None = Field(None, description="The labels file of data.train (IDX data only).")
+        "(.csv/.tsv/.txt, .npz, .npy or a directory holding x.npy, a name with idx or ubyte).")
+    train: DataPath = Field(description="The training data file (or a directory holding x.npy and y.npy), "
+                            "relative to this config's folder or absolute.")
+    train_labels: DataPath | None = Field(None, description="The labels file of data.train (IDX data, and "
+                                          "npy data named by its x.npy).")
     validation: DataPath | None = Field(None, description="A validation data file (instead of validation_split).")
-    validation_labels: DataPath | None = Field(None, description="The labels file of data.validation (IDX only).")
+    validation_labels: DataPath | None = Field(None, description="The labels file of data.validation (IDX "
+                                               "or an x.npy only).")
     validation_split: number(ge=0, lt=1) = Field(
         0.1, description="The fraction of the training data held out for validation (stratified for classes) "
         "when there is no data.validation file; 0: none, and best.npz follows the training loss.")
     test: DataPath | None = Field(None, description="A test data file, scored after training and by eval.")
-    test_labels: DataPath | None = Field(None, description="The labels file of data.test (IDX data only).")
+    test_labels: DataPath | None = Field(None, description="The labels file of data.test (IDX or an x.npy "
+                                         "only).")
     label_column: LabelColumn = Field(-1, description="The label column of a CSV: a header name or an index "
                                       "(negative from the end; default: the last).")
     header: bool | None = Field(None, description="Whether a CSV's first row names its columns; null: detected.")
@@ -246,7 +251,7 @@ class DataConfig(Section):
             self.format = guess_format(self.train) or "auto"
             if self.format == "auto":
                 _report(info, ("data", "train"), f"cannot tell the format from the name {self.train.name!r}; "
-                        "set data.format to csv, tsv, idx or npz")
+                        "set data.format to csv, tsv, idx, npz or npy")
         self._check_labels(info)
         self._check_columns(info)
         if self.validation is not None:
@@ -257,7 +262,7 @@ class DataConfig(Section):
         if (self.normalize == "scale") != (self.scale is not None):
             _report(info, ("data", "scale"), "required for normalize: scale (e.g. 255)" if self.scale is None
                     else f"only for normalize: scale (normalize is {self.normalize})")
-        if self.format in ("idx", "npz"):
+        if self.format in ("idx", "npz", "npy"):
             for key, default in CSV_ONLY.items():
                 if getattr(self, key) != default:
                     _report(info, ("data", key), f"only for csv data (format is {self.format})")
@@ -283,15 +288,18 @@ class DataConfig(Section):
             _report(info, ("data", "unknown"), "applies to data.categorical columns, and there are none")
 
     def _check_labels(self, info: ValidationInfo) -> None:
-        """IDX keeps labels in a second file; CSV and NPZ files hold their own."""
+        """IDX keeps labels in a second file, and so does an NPY pair named by its x.npy (its directory
+        holds y.npy); CSV and NPZ files hold their own."""
         for part in ("train", "validation", "test"):
             given, labels, where = getattr(self, part), getattr(self, f"{part}_labels"), ("data", f"{part}_labels")
+            in_dir = self.format == "npy" and given is not None and is_npy_dir(given)
             if labels is not None and given is None:
                 _report(info, where, f"given without data.{part}")
-            elif self.format == "idx" and given is not None and labels is None:
-                _report(info, where, f"required for idx data (the labels file of data.{part})")
-            elif self.format in ("csv", "npz") and labels is not None:
-                _report(info, where, f"only for idx data ({self.format} files hold their labels)")
+            elif self.format in ("idx", "npy") and not in_dir and given is not None and labels is None:
+                _report(info, where, f"required for {self.format} data (the labels file of data.{part})")
+            elif labels is not None and (self.format in ("csv", "npz") or in_dir):
+                held = f"data.{part} is a directory holding y.npy" if in_dir else f"{self.format} files hold their labels"
+                _report(info, where, f"only for idx and npy files ({held})")
 
 
 #: The data file keys (their paths are kept as written, for :meth:`Config.dump`).

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataError, shape_str
+from .ondisk import DiskFeatures, row_chunks
 
 if TYPE_CHECKING:
     from .columns import Columns
@@ -28,7 +29,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass
 class Dataset:
-    """Features ``x`` (float32 or the dtype asked of the reader, ``(N, ...)``), targets ``y`` (see :mod:`backprop_cli.data`; ``None`` for
+    """Features ``x`` (float32 or the dtype asked of the reader, ``(N, ...)``: an ndarray, or
+    :class:`DiskFeatures` read from disk batch by batch), targets ``y`` (see :mod:`backprop_cli.data`; ``None`` for
     unlabelled samples read for predictions), and where they came from.
 
     ``classes[i]`` names class index ``i`` (classification, and binary with named labels); ``None``
@@ -40,7 +42,7 @@ class Dataset:
     rows with missing cells were left out.
     """
 
-    x: np.ndarray
+    x: np.ndarray | DiskFeatures
     y: np.ndarray | None
     classes: list[str] | None
     source: str
@@ -56,7 +58,8 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The samples at ``index`` (an integer array), in that order."""
-        return Dataset(self.x[index], None if self.y is None else self.y[index], self.classes, self.source,
+        x = self.x.subset(index) if isinstance(self.x, DiskFeatures) else self.x[index]
+        return Dataset(x, None if self.y is None else self.y[index], self.classes, self.source,
                        self.columns, None if self.rows is None else self.rows[index])
 
 
@@ -107,10 +110,16 @@ def listing(items: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def first_nonfinite(values: np.ndarray) -> int | None:
-    """Row index of the first NaN/inf (any column), or ``None`` when all are finite."""
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    return int(np.argmax(bad)) if bad.any() else None
+def first_nonfinite(values) -> int | None:
+    """Row index of the first NaN/inf (any column), or ``None`` when all are finite; features on
+    disk are checked in chunks."""
+    start = 0
+    for chunk in values.raw_chunks() if isinstance(values, DiskFeatures) else row_chunks(values):
+        bad = ~np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1)
+        if bad.any():
+            return start + int(np.argmax(bad))
+        start += len(chunk)
+    return None
 
 
 def targets_from_array(y: np.ndarray, task: str, classes: Sequence[str] | None, *, file: str, array: str,

@@ -2,8 +2,10 @@
 dimension as a big-endian uint32) followed by the values, big-endian; raw or gzip-compressed.
 
 :func:`read_idx` checks the header before anything large is allocated: the two zero bytes, a known
-type code, 1 to 8 dimensions, no more than ``MAX_IDX_BYTES``, and that the file holds exactly the
-bytes the header promises. :func:`load_idx` pairs an images file with a labels file and checks that
+type code, 1 to 8 dimensions, no more than ``MAX_IDX_BYTES`` for data read into memory, and that the
+file holds exactly the bytes the header promises. :func:`idx_images` leaves a raw file's images on
+disk (:class:`DiskFeatures`, read batch by batch, whatever the size); a gzip file must be decompressed,
+so it is read into memory. :func:`load_idx` pairs an images file with a labels file and checks that
 there is one label ``(N,)`` per image and that the labels fit the task.
 """
 
@@ -18,9 +20,11 @@ import numpy as np
 
 from ..errors import DataError, shape_str
 from .dataset import GZIP_MAGIC, Dataset, check_task, existing_file, first_nonfinite, targets_from_array
+from .ondisk import DiskFeatures, FileArray
 
-#: An IDX header may not promise more bytes than this (checked before anything is allocated); as
-#: float32, 1 GiB of uint8 pixels already takes 4 GiB.
+#: An IDX file read into memory (gzip, or labels) may not promise more bytes than this (checked before
+#: anything is allocated); as float32, 1 GiB of uint8 pixels already takes 4 GiB. Raw images are read
+#: from disk batch by batch, whatever their size.
 MAX_IDX_BYTES = 1024**3
 
 _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
@@ -47,19 +51,23 @@ def load_idx(images_path, labels_path, *, task: str = "classification",
     return Dataset(images, y, classes, f"{images_path} + {labels_path}")
 
 
-def idx_images(path, dtype=np.float32) -> np.ndarray:
+def idx_images(path, dtype=np.float32) -> np.ndarray | DiskFeatures:
     """Samples from an IDX file as ``dtype``: images ``(N, H, W)`` become ``(N, 1, H, W)`` (values kept
     as stored, e.g. 0..255); ``(N, F)`` and ``(N, C, H, W)`` are kept as they are. A file of floats
-    must hold no NaN or infinity."""
-    images = read_idx(path)
-    if images.ndim == 3:
-        images = images[:, None]
-    elif images.ndim not in (2, 4):
-        raise DataError(f"images have shape {shape_str(images.shape)}, expected (N, H, W), (N, C, H, W) "
+    must hold no NaN or infinity.
+
+    A raw (uncompressed) file stays on disk: :class:`DiskFeatures`, read batch by batch, whatever its
+    size. A gzip file is decompressed into memory (up to ``MAX_IDX_BYTES``)."""
+    stored = _read(path, on_disk=True)
+    if len(stored.shape) not in (2, 3, 4):
+        raise DataError(f"images have shape {shape_str(stored.shape)}, expected (N, H, W), (N, C, H, W) "
                         "or (N, features)", file=str(path), where="header byte 3 (number of dimensions)")
-    stored_floats = images.dtype.kind == "f"
-    images = images.astype(dtype)
-    i = first_nonfinite(images) if stored_floats else None     # bytes and integers are always finite
+    sample = (1,) + stored.shape[1:] if len(stored.shape) == 3 else stored.shape[1:]
+    if isinstance(stored, FileArray):
+        images = DiskFeatures(stored, sample, dtype=dtype)
+    else:
+        images = stored.reshape((len(stored),) + sample).astype(dtype)
+    i = first_nonfinite(images) if stored.dtype.kind == "f" else None   # bytes and integers are always finite
     if i is not None:
         raise DataError("holds a NaN or infinite value", file=str(path), where=f"image {i}")
     return images
@@ -71,6 +79,12 @@ def read_idx(path) -> np.ndarray:
     The header is checked before anything large is allocated: two zero bytes, a type code, the
     number of dimensions, the dimensions, and that the file holds exactly the bytes they promise.
     """
+    return _read(path, on_disk=False)
+
+
+def _read(path, *, on_disk: bool) -> np.ndarray | FileArray:
+    """The values of one IDX file after its header is checked: in memory, or (``on_disk`` and a raw
+    file) as a :class:`FileArray` that reads them from the file when asked."""
     name = str(path)
     p = existing_file(path)
     with open(p, "rb") as raw:
@@ -82,17 +96,21 @@ def read_idx(path) -> np.ndarray:
             isize = int.from_bytes(raw.read(4), "little")              # a hint, not the size
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        size = None if compressed else size
         try:
-            return _read_idx_stream(stream, name, None if compressed else size, isize)
+            dtype, dims, header_size = _read_header(stream, name, size, in_memory=compressed or not on_disk)
+            if on_disk and not compressed:
+                return FileArray(p, header_size, dtype, dims)
+            return _read_values(stream, name, dtype, dims, header_size, size, isize)
         except EOFError:
             raise DataError("the gzip data ends before its end-of-stream marker (truncated?)", file=name) from None
         except (OSError, zlib.error) as err:
             raise DataError(f"cannot read{' gzip data' if compressed else ''}: {err}", file=name) from None
 
 
-def _read_idx_stream(f, name: str, size: int | None, isize: int | None) -> np.ndarray:
-    """The array from a stream: ``size`` is the raw file's size (None for gzip), ``isize`` the size a
-    gzip trailer states (mod 2**32), trusted only to decide whether to allocate up front."""
+def _read_header(f, name: str, size: int | None, *, in_memory: bool) -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, dimensions, header bytes)`` from a stream, checked: ``size`` is the raw file's size
+    (None for gzip); values read ``in_memory`` may not exceed ``MAX_IDX_BYTES``."""
     magic = f.read(4)
     if len(magic) < 4:
         raise DataError(f"the file has {len(magic)} bytes, too few for the 4-byte IDX magic number",
@@ -116,15 +134,28 @@ def _read_idx_stream(f, name: str, size: int | None, isize: int | None) -> np.nd
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
     dtype = _IDX_TYPES[code]
     payload = int(np.prod(dims, dtype=object)) * dtype.itemsize
-    promised = f"{'x'.join(map(str, dims))} {_IDX_TYPE_NAMES[code]}"
-    if header_size + payload > MAX_IDX_BYTES:
+    promised = _promised(dtype, dims)
+    if in_memory and header_size + payload > MAX_IDX_BYTES:
+        hint = ("; decompress it (gunzip -k) and use the raw file, which is read from disk batch by batch"
+                if size is None else "")
         raise DataError(f"the header promises {promised} ({header_size + payload:,} bytes), more than the "
-                        f"{MAX_IDX_BYTES:,}-byte limit", file=name, where=f"header bytes 4-{header_size - 1}")
+                        f"{MAX_IDX_BYTES:,}-byte limit for data read into memory{hint}", file=name,
+                        where=f"header bytes 4-{header_size - 1}")
     if size is not None and size != header_size + payload:
         raise DataError(f"the file has {size:,} bytes, but its header promises {promised}: "
                         f"{header_size:,} + {payload:,} = {header_size + payload:,} bytes"
                         f"{' (truncated?)' if size < header_size + payload else ''}",
                         file=name, where=f"header bytes 4-{header_size - 1}")
+    return dtype, dims, header_size
+
+
+def _read_values(f, name: str, dtype: np.dtype, dims: tuple[int, ...], header_size: int, size: int | None,
+                 isize: int | None) -> np.ndarray:
+    """The values after the header, read into memory: ``size`` is the raw file's size (None for gzip),
+    ``isize`` the size a gzip trailer states (mod 2**32), trusted only to decide whether to allocate
+    up front."""
+    payload = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    promised = _promised(dtype, dims)
     known = size is not None or isize == (header_size + payload) % 2**32
     buf = _read_payload(f, payload, preallocate=known)
     if len(buf) < payload:
@@ -136,6 +167,12 @@ def _read_idx_stream(f, name: str, size: int | None, isize: int | None) -> np.nd
                         f"({promised})", file=name, where=f"byte {header_size + payload}")
     array = np.frombuffer(buf, dtype=dtype).reshape(dims)
     return array if dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
+
+
+def _promised(dtype: np.dtype, dims: tuple[int, ...]) -> str:
+    """``10x28x28 uint8``: what a header promises, as the messages say it."""
+    names = {t: _IDX_TYPE_NAMES[c] for c, t in _IDX_TYPES.items()}
+    return f"{'x'.join(map(str, dims))} {names[dtype]}"
 
 
 def _read_payload(f, payload: int, *, preallocate: bool) -> bytearray:

@@ -1,7 +1,8 @@
 """Pick the reader a data file needs: :func:`infer_format` from its name, :func:`load_dataset` to read it.
 
 Checks only the choice: the file exists, the format is one of ``FORMATS`` or can be told from the
-name, and IDX images come with a labels file. The readers check the contents.
+name, and IDX images come with a labels file (an NPY pair's features too, unless named by their
+directory). The readers check the contents.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from ..errors import DataError
 from .csvfile import load_csv
 from .dataset import Dataset, check_task, existing_file
 from .idx import load_idx
+from .npy import is_npy_dir, load_npy
 from .npz import load_npz
 
-FORMATS = ("csv", "tsv", "idx", "npz")
+FORMATS = ("csv", "tsv", "idx", "npz", "npy")
 
 
 def load_dataset(path, *, labels=None, format: str | None = None, task: str = "classification",
@@ -31,10 +33,13 @@ def load_dataset(path, *, labels=None, format: str | None = None, task: str = "c
     ``format="tsv"``), else the delimiter the file's first lines show.
     """
     check_task(task)
-    existing_file(path)
+    if not is_npy_dir(path):
+        existing_file(path)                        # a directory only as an NPY pair
     fmt = format or infer_format(path, labels)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "npy":
+        return load_npy(path, labels, task=task, classes=classes, dtype=dtype)
     if fmt in ("csv", "tsv"):
         if csv.get("delimiter") is None and (fmt == "tsv" or is_tsv(path)):
             csv["delimiter"] = "\t"
@@ -54,15 +59,21 @@ def is_tsv(path) -> bool:
 
 
 def infer_format(path, labels=None) -> str:
-    """``csv`` (``.csv``, ``.tsv``, ``.txt``) or ``npz`` from the extension, a trailing ``.gz`` ignored;
-    ``idx`` when the name contains ``idx`` or ``ubyte``, or a labels file is given."""
+    """``csv`` (``.csv``, ``.tsv``, ``.txt``), ``npz`` or ``npy`` from the extension, a trailing ``.gz``
+    ignored; ``npy`` for a directory holding ``x.npy``; ``idx`` when the name contains ``idx`` or
+    ``ubyte``, or a labels file is given."""
+    if is_npy_dir(path):
+        return "npy"
     name = Path(path).name.lower()
     base = name[:-3] if name.endswith(".gz") else name
     if base.endswith((".csv", ".tsv", ".txt")):
         return "csv"
     if base.endswith(".npz"):
         return "npz"
+    if name.endswith(".npy"):
+        return "npy"
     if labels is not None or "idx" in name or "ubyte" in name:
         return "idx"
-    raise DataError("cannot tell the format from the name; expected .csv, .tsv, .npz, or an IDX file "
-                    "(a name containing 'idx', with a labels file)", file=str(path))
+    raise DataError("cannot tell the format from the name; expected .csv, .tsv, .npz, .npy (or a directory "
+                    "holding x.npy and y.npy), or an IDX file (a name containing 'idx', with a labels file)",
+                    file=str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import shape_str
+from .ondisk import DiskFeatures, row_chunks
 
 
 class Normalizer:
@@ -52,36 +53,45 @@ class Normalizer:
         fitted = "" if self.shift is None or self.method == "none" else f", features={shape_str(self.shift.shape)}"
         return f"Normalizer(method={self.method!r}{fitted})"
 
-    def fit(self, x: np.ndarray) -> Normalizer:
-        """Compute per-feature statistics from ``x`` (the training features); returns ``self``."""
-        x = np.asarray(x)
+    def fit(self, x) -> Normalizer:
+        """Compute per-feature statistics from ``x`` (the training features: an ndarray or
+        :class:`~backprop_cli.data.ondisk.DiskFeatures`); returns ``self``.
+
+        Exact and in chunks, so features on disk are never held whole: ``standardize`` makes two
+        passes (the mean as a float64 sum, then the squared deviations from it), ``minmax`` one.
+        """
         if x.ndim < 2 or len(x) == 0:
             raise ValueError(f"Normalizer.fit expected samples (N, features...), got {shape_str(x.shape)}")
+        chunks = x.raw_chunks if isinstance(x, DiskFeatures) else lambda: row_chunks(np.asarray(x))
         if self.method == "standardize":
-            mean = x.mean(axis=0, dtype=np.float64)
+            mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks()) / len(x)
             squares = np.zeros_like(mean)
-            for start in range(0, len(x), 4096):  # float64 in chunks: no full-size float64 copy
-                d = x[start:start + 4096] - mean
+            for chunk in chunks():
+                d = chunk - mean
                 squares += np.einsum("i...,i...->...", d, d)
             std = np.sqrt(squares / len(x))
             self.shift, self.divisor = mean.astype(self.dtype), np.where(std > 0, std, 1).astype(self.dtype)
         elif self.method == "minmax":
-            low, high = x.min(axis=0), x.max(axis=0)
+            low, high = None, None
+            for chunk in chunks():
+                low = chunk.min(axis=0) if low is None else np.minimum(low, chunk.min(axis=0))
+                high = chunk.max(axis=0) if high is None else np.maximum(high, chunk.max(axis=0))
             span = high.astype(np.float64) - low
             self.shift, self.divisor = low.astype(self.dtype), np.where(span > 0, span, 1).astype(self.dtype)
         return self
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """``(x - shift) / divisor`` as ``dtype``."""
-        x = np.asarray(x, dtype=self.dtype)
+    def apply(self, x):
+        """``(x - shift) / divisor`` as ``dtype``. Features on disk come back as a view that
+        normalises each batch as it is read."""
         if self.shift is None:
             raise ValueError(f"Normalizer({self.method!r}) must be fit on the training set before apply")
-        if self.method == "none":
-            return x
-        if self.shift.ndim and x.shape[1:] != self.shift.shape:
+        if self.method != "none" and self.shift.ndim and tuple(x.shape[1:]) != self.shift.shape:
             raise ValueError(f"Normalizer was fit on features {shape_str(self.shift.shape)}, "
                              f"got input {shape_str(x.shape)}")
-        return (x - self.shift) / self.divisor
+        if isinstance(x, DiskFeatures):
+            return x.normalized(self)
+        x = np.asarray(x, dtype=self.dtype)
+        return x if self.method == "none" else (x - self.shift) / self.divisor
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``method`` (a string array), ``shift`` and ``divisor``: savable with ``np.savez``, no pickle."""

@@ -16,8 +16,9 @@ from .checkpoint import Checkpoint, check_weights, is_checkpoint, load_checkpoin
 from .environment import environment as current_environment
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..data.dataset import listing
-from ..data import (Columns, Dataset, Normalizer, idx_images, infer_format, load_dataset, npz_features,
-                    train_val_split)
+from ..data import (Columns, Dataset, Normalizer, idx_images, infer_format, is_npy_dir, load_dataset, npy_features,
+                    npz_features, train_val_split)
+from ..data.npy import npy_files
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn.container import Sequential
 from ..nn.init import random_streams
@@ -110,17 +111,20 @@ def encode(x: np.ndarray, columns: Columns | None, normalizer: Normalizer, dtype
 
 def data_files(config: Config) -> list[dict]:
     """Each data file of ``config``: ``{"key": "data.train", "path": as written, "resolved": absolute,
-    "size": bytes, "sha256": hex}``, for a run's metadata (and the check that resumed data is the same)."""
+    "size": bytes, "sha256": hex}``, for a run's metadata (and the check that resumed data is the same).
+    An NPY pair named by its directory counts as its files, x.npy then y.npy."""
     files = []
     for key in DATA_FILES:
         path = getattr(config.data, key)
         if path is not None:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+            digest, size = hashlib.sha256(), 0
+            for part in [p for p in npy_files(path) if p is not None] if path.is_dir() else [path]:
+                with open(part, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                size += part.stat().st_size
             files.append({"key": f"data.{key}", "path": config.data.as_written(key),
-                          "resolved": str(path), "size": path.stat().st_size, "sha256": digest.hexdigest()})
+                          "resolved": str(path), "size": size, "sha256": digest.hexdigest()})
     return files
 
 
@@ -288,7 +292,7 @@ def _find_data(config: Config, ckpt: Checkpoint) -> None:
         key = str(entry.get("key", "")).removeprefix("data.") if isinstance(entry, dict) else ""
         if key in DATA_FILES and getattr(config.data, key) is not None and not getattr(config.data, key).exists():
             recorded = Path(str(entry.get("resolved")))
-            if recorded.is_absolute() and recorded.is_file():
+            if recorded.is_absolute() and (recorded.is_file() or is_npy_dir(recorded)):
                 setattr(config.data, key, recorded)
 
 
@@ -367,13 +371,16 @@ def _format_of(path: str | Path, config: Config) -> str:
 
 def read_features(restored: Restored, path: str | Path) -> Dataset:
     """Samples to predict on, labels not needed: a CSV or TSV (its features found by name when it has
-    a header, extra columns ignored; by position without one), IDX images, or an ``.npz`` with ``x``."""
+    a header, extra columns ignored; by position without one), IDX images, an ``.npz`` with ``x``, or an
+    ``x.npy`` (or a directory holding it; left on disk, as raw IDX images are)."""
     fmt = _format_of(path, restored.config)
     dtype = restored.config.training.dtype
     if fmt == "idx":
         return Dataset(idx_images(path, dtype), None, restored.classes, str(path))
     if fmt == "npz":
         return Dataset(npz_features(path, dtype), None, restored.classes, str(path))
+    if fmt == "npy":
+        return Dataset(npy_features(path, dtype), None, restored.classes, str(path))
     return load_dataset(path, format=fmt, task=restored.task, classes=restored.classes, dtype=dtype,
                         **_later_file(restored, labels=False))
 
