@@ -4,8 +4,8 @@
 ``optimizer.learning_rate``, through discriminated unions (``optimizer: {name: adam}``) and aliases
 (``learning_rate`` is ``lr``). :func:`pydantic_problems` turns each of pydantic's errors into ``what
 was expected, got what`` at the path the user wrote, with a suggestion for a misspelt key or name.
-:func:`apply_override` applies one ``--set`` to the data before validation, checking each key on the
-way down. The root is passed in, so this module does not import the schema it walks.
+:func:`apply_override` applies one ``--set`` (or a sweep's :class:`Override`) to the data before
+validation, checking each key on the way down. The root is passed in, so this module does not import the schema it walks.
 """
 
 from __future__ import annotations
@@ -211,17 +211,33 @@ def _item(node: Any, key: Any) -> Any:
 
 
 # =========================================================================== --set overrides
-def apply_override(data: dict, places: Places, text: str, root: type[BaseModel]) -> ConfigError | None:
-    """Apply one ``KEY=VALUE`` (dotted KEY, YAML VALUE) to ``data`` in place; a problem is returned."""
+class Override(NamedTuple):
+    """A value set at a dotted key by something other than the config file, with the place that set it
+    (a sweep file's line), so that a mistake in it is reported there: ``sweep.yaml:9: optimizer.lr: ...``."""
+
+    key: str
+    value: Any
+    place: Place
+
+
+def apply_override(data: dict, places: Places, override: str | Override, root: type[BaseModel]) -> ConfigError | None:
+    """Apply one override to ``data`` in place, checking each key against the schema on the way down:
+    ``KEY=VALUE`` text (dotted KEY, YAML VALUE; from ``--set``) or an :class:`Override`. A problem is
+    returned, placed at the override."""
+    if isinstance(override, Override):
+        label, place = override.key, override.place
+    else:
+        label, place = override, Place("--set", None, override)
     try:
-        path, value = _parse_override(text)
-        parent, done = _descend(data, places, path, text, root)
+        path, value = ((split_dotted(override.key), override.value) if isinstance(override, Override)
+                       else _parse_override(override))
+        parent, done = _descend(data, places, path, place, root)
     except ValueError as err:
-        return ConfigError(str(err), file="--set", where=text)
+        return ConfigError(str(err), file=place.file, line=place.line, where=label)
     parent[done[-1]] = value
     for known in [p for p in places.table if p[:len(done)] == done]:
         del places.table[known]
-    places.table[done] = Place("--set", None, text)
+    places.table[done] = place
     return None
 
 
@@ -239,7 +255,7 @@ def _parse_override(text: str) -> tuple[PathKey, Any]:
     return split_dotted(key), value
 
 
-def _descend(data: dict, places: Places, path: PathKey, text: str,
+def _descend(data: dict, places: Places, path: PathKey, place: Place,
              root: type[BaseModel]) -> tuple[Any, PathKey]:
     """Walk to the container that holds ``path``'s last key, checking each key against the schema.
 
@@ -260,7 +276,7 @@ def _descend(data: dict, places: Places, path: PathKey, text: str,
             if child.keys() is None:
                 raise ValueError(f"{dotted(done)} is not in the config; set it whole ({dotted(done)}=...)")
             node[part] = {}
-            places.table[done] = Place("--set", None, text)
+            places.table[done] = place
         node, schema = node[part], child
     raise ValueError("empty KEY")
 

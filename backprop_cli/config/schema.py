@@ -36,7 +36,7 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 from pydantic.json_schema import JsonSchemaValue
 
-from .keys import apply_override, pydantic_problems
+from .keys import Override, apply_override, pydantic_problems
 from .layers import CriterionSpec, ModelSpec, registry_of
 from .plugins import BUILTIN, Registry, load_plugins, resolve
 from .source import (NUMBER_PATTERN, PathKey, Places, combine, dotted, number_from_string, read_config_file,
@@ -762,8 +762,9 @@ def _validate(data: Any, places: Places, context: dict, problems: list[ConfigErr
     return config
 
 
-def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Config:
-    """Read, override (``--set KEY=VALUE``, applied before validation) and validate a YAML config.
+def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = ()) -> Config:
+    """Read, override (``--set KEY=VALUE`` text, or a sweep's :class:`Override`; applied before
+    validation) and validate a YAML config.
 
     Raises one ConfigError listing every mistake found, each as ``file:line: dotted.path: expected ...``.
     """
@@ -776,8 +777,8 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
         raise ConfigError(f"expected a mapping of sections (data, model, criterion, ...), got {show(data)}",
                           file=file, line=table[()].line)
     places = Places(file, table)
-    for text in overrides:
-        problem = apply_override(data, places, text, Config)
+    for override in overrides:
+        problem = apply_override(data, places, override, Config)
         if problem is not None:
             problems.append(problem)
     base = Path(path).resolve().parent
