@@ -503,6 +503,51 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=C
     make_console().print(f"{sum(r.forward_ms + r.backward_ms for r in rows):.3f} ms per batch" if quiet else table)
 
 
+# ---------------------------------------------------------------------------- sweep
+@app.command()
+@_edge
+def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The sweep file (YAML): a config and a search space."),
+          workers: Optional[int] = typer.Option(None, "--workers", "-w",
+                                                help="Worker processes on this machine (default: cores / BLAS threads)."),
+          trials: Optional[int] = typer.Option(None, "--trials", "-n", help="Trials to finish (default: the sweep file's)."),
+          storage: Optional[str] = typer.Option(None, "--storage", metavar="URL",
+                                                help="An Optuna storage that machines share: sqlite:///x.db, "
+                                                     "postgresql://..., or a journal file (default: "
+                                                     "runs/<sweep>/study.journal)."),
+          study: Optional[str] = typer.Option(None, "--study", help="The study's name (default: the sweep's name)."),
+          status: bool = typer.Option(False, "--status", help="Print the sweep's trials so far; run nothing."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Plain lines, no live table.")) -> None:
+    """Search hyperparameters: train one config many times (Optuna).
+
+    Each trial is a run directory in runs/<sweep>/; sweep.csv lists them all. The same command again
+    continues the sweep; on several machines with one --storage, they share it.
+
+    Example: backprop sweep configs/sweeps/digits_sweep.yaml --workers 2
+    """
+    from ..sweep.runner import run_sweep, sweep_status
+    from .render import SweepReport, make_console, plain_output, sweep_results
+
+    console = make_console()
+    if status:
+        result = sweep_status(sweep_file, storage=storage, study=study)
+    else:
+        report = SweepReport(console, plain_output(console, quiet))
+        try:
+            result = run_sweep(sweep_file, workers=workers, trials=trials, storage=storage, study=study,
+                               on_update=report.update)
+        finally:
+            report.close()
+    for renderable in sweep_results(result, ran=not status):
+        console.print(renderable)
+    for line in result.worker_errors:
+        _err(line)
+    if result.interrupted:
+        _fail(f"{result.interrupted}: the sweep stopped; its interrupted trials are retried when the same "
+              "command runs again", 130 if result.interrupted == "SIGINT" else 143)
+    if not status and result.best is None:
+        _fail("no trial completed")
+
+
 def main(args: list[str] | None = None) -> None:
     """The console-script entry point: usage errors become one line and exit code 2."""
     args = sys.argv[1:] if args is None else list(args)
