@@ -16,7 +16,9 @@ import glob
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -283,6 +285,19 @@ def load_note() -> str:
     """The load averages when the timings ended: other work on a shared machine shows up here."""
     one, five, _ = os.getloadavg()
     return f"load average at the end: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+# --------------------------------------------------------------------------- processes
+def peak_rss(cmd: list[str], **kw) -> int:
+    """Peak resident set of the process ``cmd`` (bytes), from ``wait4``: that child alone."""
+    with tempfile.TemporaryFile() as err:          # a file, not a pipe: the child never blocks on it
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kw)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+    return usage.ru_maxrss * 1024                 # kilobytes on Linux
 
 
 # --------------------------------------------------------------------------- data

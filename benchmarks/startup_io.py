@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, Row, blas_threads, load_note, machine_header, median, parser, print_table
+from _common import ROOT, Row, blas_threads, load_note, machine_header, median, parser, peak_rss, print_table
 
 import numpy as np
 
@@ -95,18 +95,6 @@ def load_seconds(pair: tuple[Path, Path], repeats: int) -> list[float]:
         times.append(time.perf_counter() - start)
         del ds
     return times[1:]
-
-
-def peak_rss(cmd: list[str], **kw) -> int:
-    """Peak resident set of the process ``cmd`` (bytes), from ``wait4``: that child alone."""
-    with tempfile.TemporaryFile() as err:          # a file, not a pipe: the child never blocks on it
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kw)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-    return usage.ru_maxrss * 1024                 # kilobytes on Linux
 
 
 CLI_CONFIG = """\
