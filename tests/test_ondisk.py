@@ -102,7 +102,9 @@ output: {tmp_path / name}
     assert isinstance(disk.data.train.x, DiskFeatures) and isinstance(memory.data.train.x, np.ndarray)
     a, b = disk.trainer.model.state_dict(), memory.trainer.model.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert disk_rows == memory_rows
+    scores = [[(s.weights, name, loss, report.flat()) for name, (loss, report) in s.splits.items()]
+              for s in (disk_rows + memory_rows)]
+    assert scores[:len(disk_rows)] == scores[len(disk_rows):]
     assert [r["val_loss"] for r in disk.trainer.history] == [r["val_loss"] for r in memory.trainer.history]
 
 
