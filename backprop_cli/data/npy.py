@@ -5,14 +5,15 @@ The features stay on disk (:class:`DiskFeatures`: read batch by batch, never who
 read into memory. Unlike an ``.npz`` archive, whose members are read whole, an ``.npy`` file's rows
 can be read where they lie.
 
-:func:`load_npy` checks each file's header (the ``.npy`` magic, a numeric dtype: no pickled objects),
-that the file holds exactly the bytes its header promises, that ``x`` is shaped ``(N, features...)``
+:func:`load_npy` checks each file's header (as an NPZ member's: syntax, fields, no Python objects;
+then a numeric dtype), that the file holds exactly the bytes its header promises, that ``x`` is shaped ``(N, features...)``
 in C order with finite values (one pass over the file, in chunks), and that ``y`` has one target per
 sample and fits the task.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError, shape_str
 from .dataset import Dataset, check_task, existing_file, first_nonfinite, targets_from_array
+from .npz import npy_header
 from .ondisk import DiskFeatures, FileArray
 
 FEATURES, TARGETS = "x.npy", "y.npy"
@@ -58,7 +60,7 @@ def load_npy(path, labels=None, *, task: str | None = None, classes: Sequence[st
         raise DataError(where + hint, file=str(path))
     x = npy_features(x_path, dtype)
     _check_header(y_path, features=False)
-    y = np.load(y_path, allow_pickle=False)
+    y = np.load(y_path, allow_pickle=False)                   # its header and size are checked: no surprise
     if len(x) != len(y):
         raise DataError(f"{x_path} has {len(x)} samples but {y_path} has {len(y)} targets", file=str(y_path),
                         where="shape")
@@ -83,27 +85,21 @@ def npy_features(path, dtype=np.float32) -> DiskFeatures:
 
 
 def _check_header(path: Path, *, features: bool) -> tuple[np.dtype, tuple[int, ...], int]:
-    """``(dtype, shape, data offset)`` from the header, checked: numbers, shaped ``(N, features...)``
-    in C order for features, and exactly the bytes the header promises."""
+    """``(dtype, shape, data offset)`` from the header (read and checked as an NPZ member's is, before
+    anything is allocated), checked further: numbers, shaped ``(N, features...)`` in C order for
+    features, and exactly the bytes the header promises."""
     name = str(path)
     with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-        except (ValueError, OSError, EOFError) as err:
-            raise DataError(f"not a .npy file ({err}); save one with np.save(path, array)", file=name,
-                            where="header") from None
-        offset = f.tell()
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise DataError(f"dtype {dtype}, expected numbers (no Python objects)", file=name, where="header")
+        dtype, shape, fortran, offset = npy_header(f, name, "header", DataError)
+    if dtype.kind not in "biuf":
+        raise DataError(f"dtype {dtype}, expected numbers", file=name, where="header")
     if features and (len(shape) < 2 or shape[0] == 0):
         raise DataError(f"shape {shape_str(shape)}, expected samples (N, features...) with N > 0", file=name,
                         where="header")
-    if features and fortran and len(shape) > 1:
+    if features and fortran:
         raise DataError("stored in Fortran order, so a sample's values are not together in the file; save "
                         "it in C order: np.save(path, np.ascontiguousarray(x))", file=name, where="header")
-    payload = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    payload = math.prod(shape) * dtype.itemsize
     size = path.stat().st_size
     if size != offset + payload:
         raise DataError(f"the file has {size:,} bytes, but its header promises {shape_str(shape)} {dtype}: "

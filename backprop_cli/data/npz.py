@@ -131,7 +131,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, fil
         raise error(f"the zip directory claims {info.file_size:,} bytes from {info.compress_size:,} "
                     f"{NPZ_METHODS[method]} in a {size:,}-byte file: corrupt", file=file, where=where)
     with archive.open(info) as f:
-        dtype, shape, fortran, header = _npy_header(f, file, where, error)
+        dtype, shape, fortran, header = npy_header(f, file, where, error)
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
         if header + nbytes != info.file_size:
@@ -148,7 +148,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, fil
     return buf.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
-def _npy_header(f, file: str, where: str, error) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+def npy_header(f, file: str, where: str, error) -> tuple[np.dtype, tuple[int, ...], bool, int]:
     """``(dtype, shape, fortran_order, header bytes)`` from an .npy header, parsed as a Python literal
     (never evaluated) and checked field by field."""
     def bad(message: str) -> BackpropError:
