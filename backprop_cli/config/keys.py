@@ -5,7 +5,8 @@
 (``learning_rate`` is ``lr``). :func:`pydantic_problems` turns each of pydantic's errors into ``what
 was expected, got what`` at the path the user wrote, with a suggestion for a misspelt key or name.
 :func:`apply_override` applies one ``--set`` (or a sweep's :class:`Override`) to the data before
-validation, checking each key on the way down. The root is passed in, so this module does not import the schema it walks.
+validation, checking each key on the way down. The root is passed in, so this module does not import
+the schema it walks.
 """
 
 from __future__ import annotations
