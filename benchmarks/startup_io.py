@@ -11,7 +11,8 @@
   MLP (``configs/digits_mlp.yaml``), against one of its epochs: what ``training.checkpoint_every: 1``
   costs per epoch.
 * IDX: 60,000 synthetic 28x28 images and their labels written with ``backprop_cli.data.write_idx``
-  (raw, and gzip), read back with ``backprop_cli.data.load_idx``; median of repeats.
+  (raw, and gzip), read back with ``backprop_cli.data.load_idx``; median of repeats. Raw images stay
+  on disk (read batch by batch while training), so their load is the header check and the labels.
 * Peak memory: ``ru_maxrss`` of a child process that trains the MLP of ``mlp.py`` for one epoch on
   60,000 float32 samples held in memory, and of ``backprop train`` doing the same from IDX files (read,
   normalised, trained, checkpointed), each against twice the float32 dataset plus 150 MB.

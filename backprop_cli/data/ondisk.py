@@ -7,13 +7,13 @@ them with the training statistics once a :class:`~backprop_cli.data.normalize.No
 applied. The engine, ``evaluate``, gradcheck and explain see an array: ``len``, ``shape``,
 ``dtype``, slices and integer-array indexing that return ndarray batches.
 
-Rows are read with positional reads (``preadv``) straight into the batch, not through a memory map,
-so resident memory holds the batch and nothing of the file; the kernel's page cache keeps what it
-can. A map would keep every page it touched resident until released, and a fault maps a whole run of
-neighbouring pages (Linux's fault-around), so a shuffled epoch over a mapped file either grows to the
-file's size or, releasing the pages as it goes (``madvise(MADV_DONTNEED)``), pays a fault and a
-release per sample: measured at 8.5 microseconds per 784-float sample against 3 for a positional
-read (see benchmarks/README.md, "Data larger than memory").
+Rows are read with positional reads (``preadv``, one system call a row) straight into the batch, not
+through a memory map, so resident memory holds the batch and nothing of the file; the kernel's page
+cache keeps what it can. A map keeps every page it touched resident until released, and a fault maps
+a run of neighbouring pages (Linux's fault-around), so a shuffled epoch over a mapped file grows to
+the file's size, or, releasing the pages as it goes (``madvise(MADV_DONTNEED)``), pays a fault and a
+share of a release per sample: slower than the read, measured side by side in benchmarks/README.md
+("Data larger than memory").
 """
 
 from __future__ import annotations
@@ -58,8 +58,14 @@ class FileArray:
         out = np.empty((len(rows),) + self.shape[1:], self.dtype)
         buffer, size = _bytes(out), self.row_bytes
         positions = (np.asarray(rows, dtype=np.int64) * size + self.offset).tolist()
-        for i, position in enumerate(positions):
-            self._read_into(buffer[i * size:(i + 1) * size], position)
+        if not _PREADV:
+            for i, position in enumerate(positions):
+                self._read_into(buffer[i * size:(i + 1) * size], position)
+            return out
+        fd = self._file.fileno()
+        for i, position in enumerate(positions):       # one system call a row: this loop is the cost
+            if os.preadv(fd, [buffer[i * size:(i + 1) * size]], position) != size:
+                self._read_into(buffer[i * size:(i + 1) * size], position)     # says what went wrong
         return out
 
     def _read_into(self, view: memoryview, position: int) -> None:
