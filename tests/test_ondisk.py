@@ -82,7 +82,8 @@ def test_statistics_in_chunks_are_those_of_the_whole_array(tmp_path, monkeypatch
     assert np.array_equal(minmax.divisor, (x64.max(axis=0) - x64.min(axis=0)).astype(np.float32))
 
 
-def test_training_from_an_npy_pair_equals_training_from_memory(tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_from_an_npy_pair_equals_training_from_memory(tmp_path, dtype):
     digits = load_dataset(DIGITS / "train-images-idx3-ubyte.gz", labels=DIGITS / "train-labels-idx1-ubyte.gz")
     npy_pair(tmp_path / "digits", digits.x.astype(np.uint8), digits.y)
     np.savez(tmp_path / "digits.npz", x=digits.x, y=digits.y)
@@ -93,13 +94,14 @@ data: {{train: {train}, validation_split: 0.2, normalize: standardize}}
 model: [Flatten, {{Linear: 16}}, ReLU, {{Linear: 10}}, LogSoftMax]
 criterion: ClassNLLCriterion
 optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
-training: {{epochs: 2, batch_size: 32}}
+training: {{epochs: 2, batch_size: 32, dtype: {dtype}}}
 output: {tmp_path / name}
 """)
         run = start_run(load_config(tmp_path / f"{name}.yaml"))
         runs.append((run, run.train()))
     (disk, disk_rows), (memory, memory_rows) = runs
     assert isinstance(disk.data.train.x, DiskFeatures) and isinstance(memory.data.train.x, np.ndarray)
+    assert disk.data.train.x[:3].dtype == memory.data.train.x.dtype == np.dtype(dtype)
     a, b = disk.trainer.model.state_dict(), memory.trainer.model.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
     scores = [[(s.weights, name, loss, report.flat()) for name, (loss, report) in s.splits.items()]
