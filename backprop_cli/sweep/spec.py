@@ -36,7 +36,8 @@ from pydantic import BeforeValidator, Field, PlainValidator, ValidationError, Va
 
 from ..config.keys import Override, pydantic_problems
 from ..config.schema import Config, RunDir, Section, TrainingConfig, load_config
-from ..config.source import Place, Places, combine, number_from_string, read_yaml, show, suggest
+from ..config.source import (Place, Places, combine, number_from_string, read_config_file, read_yaml, show,
+                             suggest)
 from ..errors import ConfigError
 
 #: The metrics a sweep can optimise: those ``training.monitor`` takes.
@@ -70,15 +71,19 @@ def _distribution(value: Any) -> Distribution:
                          f"{{log_uniform: [1.0e-4, 0.1]}}, got {show(value)}")
     (kind, args), = value.items()
     if kind not in KINDS:
-        raise ValueError(f"unknown distribution {show(kind)}" + suggest(kind, KINDS, also=f"; expected one of {', '.join(KINDS)}"))
+        expected = f"; expected one of {', '.join(KINDS)}"
+        raise ValueError(f"unknown distribution {show(kind)}" + suggest(kind, KINDS, also=expected))
     if kind == "choice":
         if not isinstance(args, list) or not args:
             raise ValueError(f"choice: expected a non-empty list of values, got {show(args)}")
         return Distribution(kind, tuple(args))
     integer = kind in ("int", "log_int")
     bounds = [number_from_string(b) for b in args] if isinstance(args, list) else args
-    number = (lambda b: isinstance(b, int)) if integer else (lambda b: isinstance(b, (int, float)) and math.isfinite(b))
-    if not isinstance(bounds, list) or len(bounds) != 2 or any(isinstance(b, bool) or not number(b) for b in bounds):
+    def number(b) -> bool:
+        if isinstance(b, bool):
+            return False
+        return isinstance(b, int) if integer else isinstance(b, (int, float)) and math.isfinite(b)
+    if not isinstance(bounds, list) or len(bounds) != 2 or not all(number(b) for b in bounds):
         what = "integers" if integer else "finite numbers"
         raise ValueError(f"{kind}: expected [low, high], two {what}, got {show(args)}")
     low, high = bounds
@@ -141,17 +146,18 @@ class SweepFile(Section):
     config: Annotated[Path, BeforeValidator(_existing_file), WithJsonSchema({"type": "string"})] = Field(
         description="The base config (a path relative to the sweep file) that every trial changes")
     name: Annotated[str, BeforeValidator(_name)] | None = Field(
-        None, description="The sweep's name: its directory is runs/<name> (default: the sweep file's name without .yaml)")
+        None, description="The sweep's name: its directory is runs/<name> (default: the sweep file's name "
+                          "without .yaml)")
     metric: Literal[("auto",) + METRICS] = Field("auto", description="What the sweep optimises, one of "
                                                  "training.monitor's metrics (default: the base config's monitor)")
     direction: Literal["auto", "maximize", "minimize"] = Field("auto", description="auto: maximize accuracy, "
                                                                "minimize losses and errors")
-    sampler: Annotated[SamplerSpec, BeforeValidator(_named)] = Field(default_factory=SamplerSpec,
-                                                                     description="tpe | random | grid, or {name, seed}")
+    sampler: Annotated[SamplerSpec, BeforeValidator(_named)] = Field(
+        default_factory=SamplerSpec, description="tpe | random | grid, or {name, seed}")
     trials: Annotated[int, Field(ge=1)] | None = Field(None, description="Trials to finish (complete, pruned or "
                                                        f"failed); default: a grid's size, else {DEFAULT_TRIALS}")
-    pruner: Annotated[PrunerSpec, BeforeValidator(_named)] = Field(default_factory=PrunerSpec,
-                                                                   description="none | median, or {name, ...}")
+    pruner: Annotated[PrunerSpec, BeforeValidator(_named)] = Field(
+        default_factory=PrunerSpec, description="none | median, or {name, ...}")
     space: Annotated[dict[str, SpaceEntry], Field(min_length=1)] = Field(
         description="Dotted config keys (as --set takes them) and the values to try")
     output: RunDir | None = Field(None, description="The sweep directory (default: runs/<name>)")
@@ -239,14 +245,7 @@ def load_sweep(path: str | os.PathLike, *, trials: int | None = None, storage: s
     file = str(path)
     if trials is not None and trials < 1:
         raise ConfigError(f"expected at least 1 trial, got {trials}", where="--trials")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such sweep file", file=file) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, expected a sweep file (YAML)", file=file) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read: {err}", file=file) from None
+    text = read_config_file(path)
     data, table, problems = read_yaml(text, file)
     places = Places(file, table)
     if not isinstance(data, dict):

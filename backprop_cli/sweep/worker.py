@@ -166,8 +166,9 @@ class Worker:
             self._failed(trial, directory, str(err))
             return
         except Exception as err:  # noqa: BLE001 - a bug must not end the sweep; its trace is kept
-            (directory / "error.txt").write_text(traceback.format_exc())
-            self._failed(trial, directory, f"internal error: {type(err).__name__}: {err} (see {directory / 'error.txt'})")
+            trace = directory / "error.txt"
+            trace.write_text(traceback.format_exc())
+            self._failed(trial, directory, f"internal error: {type(err).__name__}: {err} (see {trace})")
             return
         finally:
             beat.stop()
