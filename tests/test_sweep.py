@@ -198,7 +198,7 @@ space:
   optimizer.lr: {{choice: [0.05, 1.0e-7]}}
   optimizer.momentum: {{uniform: [0.5, 0.9]}}
 """)
-    result = invoke("sweep", path, "--workers", "1", "--quiet")
+    result = invoke("sweep", path, "--workers", "1")             # not a terminal: a line per finished trial
     assert result.exit_code == 0, result.output
     table = read_csv(project / "runs" / "sw" / "sweep.csv")
     assert len(table) == 5 and all(0.5 <= float(r["optimizer.momentum"]) <= 0.9 for r in table)

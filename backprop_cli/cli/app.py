@@ -516,11 +516,13 @@ def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The swee
                                                      "runs/<sweep>/study.journal)."),
           study: Optional[str] = typer.Option(None, "--study", help="The study's name (default: the sweep's name)."),
           status: bool = typer.Option(False, "--status", help="Print the sweep's trials so far; run nothing."),
-          quiet: bool = typer.Option(False, "--quiet", "-q", help="Plain lines, no live table.")) -> None:
+          verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Search hyperparameters: train one config many times (Optuna).
 
     Each trial is a run directory in runs/<sweep>/; sweep.csv lists them all. The same command again
-    continues the sweep; on several machines with one --storage, they share it.
+    continues the sweep; on several machines with one --storage, they share it. A live table of the
+    trials on a terminal, one line per finished trial otherwise; -q prints only the best trial and
+    the files, -v every failed trial's error.
 
     Example: backprop sweep configs/sweeps/digits_sweep.yaml --workers 2
     """
@@ -531,19 +533,20 @@ def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The swee
     if status:
         result = sweep_status(sweep_file, storage=storage, study=study)
     else:
-        report = SweepReport(console, plain_output(console, quiet))
+        report = SweepReport(console, plain_output(console, quiet), quiet=quiet)
         try:
             result = run_sweep(sweep_file, workers=workers, trials=trials, storage=storage, study=study,
                                on_update=report.update)
         finally:
             report.close()
-    for renderable in sweep_results(result, ran=not status):
+    for renderable in sweep_results(result, ran=not status, verbosity=_state["verbosity"]):
         console.print(renderable)
     for line in result.worker_errors:
         _err(line)
     if result.interrupted:
-        _fail(f"{result.interrupted}: the sweep stopped; its interrupted trials are retried when the same "
-              "command runs again", 130 if result.interrupted == "SIGINT" else 143)
+        _note(f"{result.interrupted}: the running trials ended after their current step; the same command "
+              "retries them", "stopped")
+        raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
     if not status and result.best is None:
         _fail("no trial completed")
 

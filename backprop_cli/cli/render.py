@@ -565,12 +565,14 @@ def _tally(sweep, rows) -> str:
 class SweepReport:
     """Renders a running sweep: a live table of its trials, or one plain line per trial as it ends."""
 
-    def __init__(self, console: Console, plain: bool) -> None:
-        self.console, self.plain = console, plain
+    def __init__(self, console: Console, plain: bool, quiet: bool = False) -> None:
+        self.console, self.plain, self.quiet = console, plain, quiet
         self.live: Live | None = None
         self.printed: set[int] = set()
 
     def update(self, sweep, rows) -> None:
+        if self.quiet:
+            return
         if self.plain:
             for r in rows:
                 if r.state not in ("running", "waiting") and r.number not in self.printed:
@@ -597,9 +599,10 @@ def _trial_line(sweep, r) -> str:
             f"  {'-' if r.seconds is None else f'{r.seconds:.1f}s'}")
 
 
-def sweep_results(result, *, ran: bool = True) -> list:
-    """What ``sweep`` prints at the end (and ``sweep --status``): every trial, the best one with its
-    values as ``--set`` flags, and the files."""
+def sweep_results(result, *, ran: bool = True, verbosity: int = 0) -> list:
+    """What ``sweep`` prints at the end (and ``sweep --status``): every trial (not at ``verbosity``
+    -1), the best one with its values as ``--set`` flags, failed trials' errors (the first three; all
+    at ``verbosity`` 1), and the files."""
     import os
     import shlex
 
@@ -607,7 +610,7 @@ def sweep_results(result, *, ran: bool = True) -> list:
     from ..sweep.study import trial_directory
 
     sweep, rows = result.sweep, result.rows
-    out: list = [sweep_table(sweep, rows, title=_tally(sweep, rows))]
+    out: list = [sweep_table(sweep, rows, title=_tally(sweep, rows))] if verbosity >= 0 else []
     best = result.best
     if best is not None:
         config = os.path.relpath(sweep.spec.config)
@@ -616,10 +619,12 @@ def sweep_results(result, *, ran: bool = True) -> list:
                 f"({trial_directory(sweep, best.number) / 'best.npz'})",
                 "train it alone: " + shlex.join(["backprop", "train", str(config), *flags])]
     failed = [r for r in rows if r.state == "failed" and r.error]
-    for r in failed[:3]:
+    shown = failed if verbosity > 0 else failed[:3]
+    for r in shown:
         out.append(f"[red]trial {r.number} failed:[/red] {escape(r.error)}")
-    if len(failed) > 3:
-        out.append(f"[red]... and {len(failed) - 3} more failed trials (see their trial.json)[/red]")
+    if len(failed) > len(shown):
+        out.append(f"[red]... and {len(failed) - len(shown)} more failed trials (-v lists them; each "
+                   "trial.json says why)[/red]")
     if result.csv is not None and ran:
         out.append(f"wrote {result.csv}")
     out.append(f"study {sweep.study!r} in {result.storage}")
