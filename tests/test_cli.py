@@ -9,18 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from backprop_cli.engine.checkpoint import load_checkpoint, save_checkpoint
 from backprop_cli.cli.app import app, main
 from backprop_cli.data import write_idx
-from common import ENV, ROOT, TINY
-
-runner = CliRunner()
+from common import ENV, invoke, ROOT, TINY
 
 
 @pytest.fixture
@@ -30,10 +26,6 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "tiny.yaml").write_text(TINY)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_train_writes_the_run_directory(project):

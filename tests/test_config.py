@@ -17,6 +17,7 @@ from backprop_cli.config.schema import (OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, Con
 from backprop_cli.errors import ConfigError
 from backprop_cli.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, CosineLR, Warmup
 from backprop_cli.optim.optimizers import optimizer_name
+from common import needs_extra, ROOT
 
 # Line numbers matter: the tests below name them.
 BASE = """\
@@ -416,12 +417,9 @@ def test_schema_is_a_json_schema_with_properties():
     json.dumps(schema)
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @functools.lru_cache(maxsize=1)
 def _validator():
-    jsonschema = pytest.importorskip("jsonschema", reason="needs the test extra: pip install 'backprop-cli[test]'")
+    jsonschema = needs_extra("jsonschema", "test")
     schema = config_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)

@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
+from common import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "writing-a-module.md"
 BLOCK = re.compile(r"(?:<!-- file: (?P<file>\S+) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```", re.S)
 

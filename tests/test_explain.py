@@ -4,21 +4,18 @@ models covering every layer type and every criterion."""
 import io
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
 from backprop_cli.cli.render import explanation
 from backprop_cli.diagnostics.explain import explain
 from backprop_cli.engine.experiment import make_trainer, prepare
+from common import ROOT, runner
 
-ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "configs" / "digits_mlp.yaml"
-runner = CliRunner()
 
 
 def invoke(*args):

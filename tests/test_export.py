@@ -6,14 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from backprop_cli import nn
 from backprop_cli.cli.app import app
 from backprop_cli.engine.experiment import forward_all, model_inputs, read_eval_data, restore
-
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
+from common import ROOT, needs_extra, runner
 
 CONV1D = """\
 name: conv1d
@@ -78,9 +75,9 @@ training: {epochs: 2, batch_size: 16}
 """
 
 
-def needs_onnx():
-    pytest.importorskip("onnx", reason="needs the onnx extra: pip install 'backprop-cli[onnx]'")
-    return pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install 'backprop-cli[onnx]'")
+def needs_onnx(runtime: bool = True):
+    """``(onnx, onnxruntime)`` (onnxruntime None unless ``runtime``), or a skip naming the onnx extra."""
+    return needs_extra("onnx", "onnx"), needs_extra("onnxruntime", "onnx") if runtime else None
 
 
 def train(config: Path, out: Path, *sets: str) -> Path:
@@ -91,8 +88,7 @@ def train(config: Path, out: Path, *sets: str) -> Path:
 
 def export_and_compare(checkpoint: Path, tmp_path: Path) -> None:
     """Export via the CLI, check the model, run it on the raw test set, compare with predict's pipeline."""
-    import onnx
-    ort = needs_onnx()
+    onnx, ort = needs_onnx()
     target = tmp_path / f"{checkpoint.parent.name}.onnx"
     result = runner.invoke(app, ["export", str(checkpoint), str(target)])
     assert result.exit_code == 0, result.output
@@ -149,7 +145,7 @@ def test_pytorch_names_and_options_export(tmp_path):
     (lambda: nn.Flatten(2), "start_dim=2, end_dim=-1"),
 ])
 def test_an_option_without_an_onnx_equivalent_is_one_line_naming_it(layer, what):
-    pytest.importorskip("onnx", reason="needs the onnx extra: pip install 'backprop-cli[onnx]'")
+    needs_onnx(runtime=False)
     from backprop_cli.engine.export import Graph, convert_layer
     from backprop_cli.errors import ExportError
 
@@ -167,7 +163,7 @@ def test_a_float64_model_exports_in_float64(tmp_path):
 
 
 def test_a_layer_without_an_onnx_equivalent_is_one_line_naming_it(tmp_path):
-    pytest.importorskip("onnx", reason="needs the onnx extra: pip install 'backprop-cli[onnx]'")
+    needs_onnx(runtime=False)
     from backprop_cli.engine.export import Graph, convert_layer
     from backprop_cli.errors import ExportError
 
@@ -204,8 +200,7 @@ def test_a_table_model_exports_its_mean_filling_and_names_its_inputs(tmp_path):
     """A CSV's missing cells (NaN inputs) are filled in the graph as predict fills them; the one-hot
     inputs are named in the metadata, in order."""
     import json
-    import onnx
-    needs_onnx()
+    onnx, _ = needs_onnx()
     lines = (ROOT / "data" / "iris.csv").read_text().splitlines()
     lines[0] += ",garden"
     lines[1:] = [f"{row},{'nse'[i % 3]}" for i, row in enumerate(lines[1:])]

@@ -17,7 +17,6 @@ import random
 import shutil
 import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np

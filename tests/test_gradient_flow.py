@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from backprop_cli import nn
 from backprop_cli.cli.app import app
@@ -19,9 +18,8 @@ from backprop_cli.engine.run import open_run
 from backprop_cli.engine.trainer import Trainer
 from backprop_cli.errors import ConfigError
 from backprop_cli.optim import SGD
+from common import needs_extra, ROOT, runner
 
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 
 CONFIG = """\
 name: flow
@@ -136,7 +134,7 @@ def test_log_gradients_must_be_a_boolean(project):
 
 
 def test_tensorboard_gets_the_logged_gradients(project):
-    pytest.importorskip("tensorboardX", reason="needs the tensorboard extra: pip install 'backprop-cli[tensorboard]'")
+    needs_extra("tensorboardX", "tensorboard")
     from test_tracking import read_scalars
     path = write(project, epochs=2)
     path.write_text(path.read_text() + "  tensorboard: true\n")

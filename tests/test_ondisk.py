@@ -3,10 +3,7 @@ chunks, the same training as from memory, bounded resident memory, and the error
 
 from __future__ import annotations
 
-import gzip
-import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -13,17 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.cli.render import metric_sparkline
 from backprop_cli.diagnostics import termplot
 from backprop_cli.diagnostics.curves import gradient_curves, learning_curves
 from backprop_cli.engine.history import load_history
+from common import invoke, needs_extra, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
-NEEDS_PLOT = "needs the plot extra: pip install 'backprop-cli[plot]'"
 
 TINY = """\
 name: tiny
@@ -34,10 +30,6 @@ criterion: ClassNLLCriterion
 optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
 training: {epochs: 4, batch_size: 16}
 """
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -79,7 +71,7 @@ def trained(tmp_path, monkeypatch):
 
 @pytest.fixture
 def mpl():
-    return pytest.importorskip("matplotlib", reason=NEEDS_PLOT)
+    return needs_extra("matplotlib", "plot")
 
 
 # ---------------------------------------------------------------------------- reading runs

@@ -6,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.config.schema import load_config
 from backprop_cli.engine.experiment import prepare
 from backprop_cli.errors import ConfigError
+from common import invoke, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 
 CONFIG = """\
 name: plug
@@ -43,10 +40,6 @@ def project(iris_dir):
 def config(path: Path, plugin="my_layers.py", layer="Scale", criterion="ClassNLLCriterion", name="plug.yaml") -> Path:
     (path / name).write_text(CONFIG.format(plugin=plugin, layer=layer, criterion=criterion))
     return path / name
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def one_line_error(result, *parts):

@@ -5,15 +5,12 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.engine.checkpoint import load_checkpoint
 from backprop_cli.engine.experiment import evaluate_checkpoint, restore, read_eval_data, score
 from backprop_cli.engine.run import open_run
-from test_cli import TINY as CLI_TINY
+from common import TINY as CLI_TINY, invoke
 
-runner = CliRunner()
 
 TINY = CLI_TINY.replace("epochs: 3, batch_size: 16",
                         "epochs: 30, batch_size: 16, early_stopping: {patience: 1, min_delta: 10}")
@@ -23,10 +20,6 @@ TINY = CLI_TINY.replace("epochs: 3, batch_size: 16",
 def project(iris_dir):
     (iris_dir / "tiny.yaml").write_text(TINY)
     return iris_dir
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_an_early_stopped_run_s_final_table_scores_best_and_last_as_eval_does(project):

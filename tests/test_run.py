@@ -4,7 +4,6 @@ the resume-config mismatch message, one run per directory, and the order the fil
 import csv
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,13 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.engine.checkpoint import load_checkpoint
-from common import ENV, ROOT, TINY
+from common import ENV, invoke, TINY
 
-runner = CliRunner()
 COSINE = TINY.replace("name: tiny", "name: cos").replace("  test: iris.csv\n", "").replace(
     "training:", "schedule: {name: cosine, warmup_epochs: 1}\ntraining:")
 
@@ -27,10 +23,6 @@ COSINE = TINY.replace("name: tiny", "name: cos").replace("  test: iris.csv\n", "
 def project(iris_dir):
     (iris_dir / "cos.yaml").write_text(COSINE)
     return iris_dir
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def lrs(path: Path) -> list[float]:

@@ -3,7 +3,6 @@ input for backward, both uses' gradients add into the one ``grad_weight``, ``par
 checkpoints hold each array once; in a config, sharing is asked for by name (``Shared: enc``)."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,7 @@ from backprop_cli.engine.checkpoint import load_checkpoint
 from backprop_cli.engine.experiment import build
 from backprop_cli.errors import ConfigError
 from backprop_cli.optim import SGD
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT
 
 
 def shared_mlp():

@@ -4,10 +4,10 @@ trial run directories, continuing after ``kill -9``, and two sweeps sharing one 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,16 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.sweep.spec import load_sweep, set_flag
+from common import invoke, missing_extra, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
-needs_optuna = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("optuna") is None,
-    reason="needs the sweep extra: pip install 'backprop-cli[sweep]' (Optuna)")
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason=missing_extra("sweep") + " (Optuna)")
 
 BASE = """\
 seed: 0
@@ -54,10 +49,6 @@ def project(tmp_path, monkeypatch):
 def sweep_file(project: Path, text: str, name: str = "sw.yaml") -> Path:
     (project / name).write_text(text)
     return project / name
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -254,7 +245,7 @@ def _pid_alive(pid: int) -> bool:
 @needs_optuna
 def test_kill_9_then_the_same_command_continues_the_sweep(project):
     (project / "base.yaml").write_text(BASE.replace("epochs: 2", "epochs: 20"))
-    path = sweep_file(project, "config: base.yaml\nsampler: {name: random, seed: 0}\ntrials: 3\n"
+    sweep_file(project, "config: base.yaml\nsampler: {name: random, seed: 0}\ntrials: 3\n"
                                "space:\n  optimizer.lr: {log_uniform: [0.01, 0.1]}\n")
     journal = project / "runs" / "sw" / "study.journal"
     command = [sys.executable, "-m", "backprop_cli", "sweep", "sw.yaml", "-w", "2", "-q"]

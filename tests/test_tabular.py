@@ -3,17 +3,14 @@ delimiters, missing cells, categorical columns, and the mistakes each new key ca
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from backprop_cli.cli.app import app
 from backprop_cli.engine.checkpoint import load_checkpoint
+from common import invoke, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 
 CONFIG = """\
 name: t
@@ -27,10 +24,6 @@ criterion: ClassNLLCriterion
 optimizer: {{name: SGD, lr: 0.1, momentum: 0.9}}
 training: {{epochs: 3, batch_size: 16}}
 """
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def iris_rows() -> list[list[str]]:

@@ -6,12 +6,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from backprop_cli.cli.app import app
 from backprop_cli.engine import tracking
+from common import needs_extra, runner
 
-runner = CliRunner()
 
 CONFIG = """\
 name: tiny
@@ -50,7 +49,7 @@ def read_scalars(directory: Path) -> dict[str, dict[int, float]]:
 
 
 def test_the_event_file_holds_the_values_of_metrics_csv(project):
-    pytest.importorskip("tensorboardX", reason="needs the tensorboard extra: pip install 'backprop-cli[tensorboard]'")
+    needs_extra("tensorboardX", "tensorboard")
     result = runner.invoke(app, ["train", "tiny.yaml", "-q"])
     assert result.exit_code == 0, result.output
     scalars = read_scalars(project / "runs/tiny/tensorboard")
@@ -68,7 +67,7 @@ def test_the_event_file_holds_the_values_of_metrics_csv(project):
 
 
 def test_gradient_statistics_in_an_epoch_record_are_written(tmp_path):
-    pytest.importorskip("tensorboardX", reason="needs the tensorboard extra: pip install 'backprop-cli[tensorboard]'")
+    needs_extra("tensorboardX", "tensorboard")
     board = tracking.TensorBoard(tmp_path)
     record = {"epoch": 4, "train_loss": 0.5, "lr": 0.01, "best": True,
               "gradients": {"1.weight": {"grad_norm": 2.5, "update_ratio": 1e-3}, "1.bias": {"grad_norm": 0.25}}}

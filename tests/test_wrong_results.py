@@ -17,8 +17,7 @@ from backprop_cli.config.schema import load_config
 from backprop_cli.engine.experiment import load_data
 from backprop_cli.engine.trainer import Trainer, evaluate
 from backprop_cli.errors import BackpropError
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT
 
 
 # ----------------------------------------------------------------------------- 1. the reported loss
