@@ -5,7 +5,8 @@ Every mistake a user can make, in a file, a flag or an array handed to the libra
 backprop, and the CLI reports it as an internal error (exit 2) with its traceback in a file. The
 library's arguments (``Linear(0, 3)``) raise ``ValueError``/``TypeError``; a config's constructor
 arguments are wrapped into :class:`ConfigError` where the file and line are known.
-:func:`shape_str` writes shapes the one way every message uses.
+:func:`shape_str` writes shapes the one way every message uses, :func:`install_hint` the command
+that installs a missing extra.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ class ShapeError(ArrayError):
 
 class DTypeError(ArrayError, TypeError):
     """An array of a dtype a module or criterion cannot take (integer features, float class indices)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, as every message about a missing one says it:
+    ``pip install 'backprop-cli[plot]'`` (the extras are listed in ``pyproject.toml``)."""
+    return f"pip install 'backprop-cli[{extra}]'"
 
 
 def shape_str(shape) -> str:

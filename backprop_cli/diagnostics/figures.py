@@ -13,10 +13,9 @@ import math
 from pathlib import Path
 
 from ..engine.checkpoint import atomic_write
-from ..errors import BackpropError
+from ..errors import BackpropError, install_hint
 from .curves import Curves, gradient_curves, learning_curves, parse_metrics
 
-EXTRA = "pip install 'backprop-cli[plot]'"
 FORMATS = (".png", ".svg", ".pdf")
 DPI = 100
 PANEL_INCHES = (4.8, 3.6)          # width, height of one panel
@@ -66,7 +65,7 @@ def matplotlib():
     try:
         import matplotlib
     except ImportError:
-        raise BackpropError(f"pictures need matplotlib, which the plot extra installs: {EXTRA}") from None
+        raise BackpropError(f"pictures need matplotlib, which the plot extra installs: {install_hint('plot')}") from None
     return matplotlib
 
 

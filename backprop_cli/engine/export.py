@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import ExportError
+from ..errors import ExportError, install_hint
 from ..nn import activation as act
 from ..nn import container, conv, linear, normalization, pooling
 from ..nn.module import Module
@@ -49,7 +49,7 @@ from .experiment import Restored, restore
 OPSET = 17
 #: ONNX IR version 8 (opset 17's): read by every onnxruntime since 1.14.
 IR_VERSION = 8
-MISSING = "backprop export needs onnx: pip install 'backprop-cli[onnx]'"
+MISSING = f"backprop export needs onnx: {install_hint('onnx')}"
 #: How ``probabilities`` is computed from the output, by the criterion's ``outputs``.
 PROBABILITY_OPS = {"scores": ("Softmax", {"axis": 1}), "log_probabilities": ("Exp", {}),
                    "logits": ("Sigmoid", {}), "probabilities": ("Identity", {})}

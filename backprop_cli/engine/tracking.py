@@ -13,10 +13,11 @@ import importlib.util
 import math
 from pathlib import Path
 
+from ..errors import install_hint
 from .trainer import Callback
 
 #: The one line shown when the extra is missing.
-MISSING = "needs tensorboardX: pip install 'backprop-cli[tensorboard]'"
+MISSING = f"needs tensorboardX: {install_hint('tensorboard')}"
 #: Record keys that are not scalars to plot.
 NOT_SCALARS = ("epoch", "best", "gradients")
 

@@ -39,7 +39,7 @@ except ImportError:                                      # Windows
     fcntl = None
 
 from ..engine.checkpoint import atomic_write
-from ..errors import BackpropError, ConfigError
+from ..errors import BackpropError, ConfigError, install_hint
 from .spec import Distribution, Sweep
 
 #: The default storage: an Optuna journal file in the sweep directory.
@@ -61,8 +61,7 @@ def optuna_module():
     try:
         import optuna
     except ImportError:
-        raise BackpropError("backprop sweep needs Optuna, which is not installed: "
-                            "pip install 'backprop-cli[sweep]'") from None
+        raise BackpropError(f"backprop sweep needs Optuna, which is not installed: {install_hint('sweep')}") from None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
