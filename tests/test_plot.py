@@ -87,6 +87,17 @@ def test_best_epoch_is_chosen_as_the_trainer_chooses_it(tmp_path):
     assert history.best_epoch == 1                       # 0.5 does not beat 0.9 by more than 0.45
 
 
+def test_a_run_s_config_yaml_is_read_as_configs_are(tmp_path):
+    """With the config reader's limits: a config.yaml past 1 MiB (or an alias bomb) is not read, and
+    the best epoch is then not marked, as for a config.yaml that is missing."""
+    run = write_run(tmp_path / "a", "epoch,train_loss,val_loss", ["1,1.0,0.9", "2,0.8,0.7"])
+    assert load_history(run).best_epoch == 2
+    with open(run / "config.yaml", "a") as f:
+        f.write("# " + "x" * 2**20 + "\n")
+    history = load_history(run)
+    assert history.monitor is None and history.best_epoch is None
+
+
 def test_a_bad_cell_is_reported_with_its_line_and_column(tmp_path):
     run = write_run(tmp_path / "a", "epoch,train_loss", ["1,0.5", "2,oops"])
     result = invoke("plot", run)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..config.source import read_config_file, read_yaml
+from ..errors import ConfigError, DataError
 
 METRICS_CSV = "metrics.csv"
 GRADIENTS_CSV = "gradients.csv"
@@ -116,12 +117,16 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _monitor(run_dir: Path) -> tuple[str | None, str, float]:
-    """``(training.monitor, training.mode, early_stopping.min_delta)`` from the run's ``config.yaml``;
+    """``(training.monitor, training.mode, early_stopping.min_delta)`` from the run's ``config.yaml``,
+    read as configs are (:func:`~backprop_cli.config.source.read_config_file`: its size and node limits);
     ``(None, "min", 0)`` when it is missing or unreadable (the best epoch is then not marked)."""
-    import yaml
+    path = run_dir / "config.yaml"
     try:
-        training = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("training") or {}
-    except (OSError, yaml.YAMLError, AttributeError):
+        data = read_yaml(read_config_file(path), str(path))[0] if path.is_file() else None
+    except ConfigError:
+        return None, "min", 0.0
+    training = data.get("training") if isinstance(data, dict) else None
+    if not isinstance(training, dict):
         return None, "min", 0.0
     monitor, mode = training.get("monitor"), training.get("mode")
     if not isinstance(monitor, str) or monitor == "auto":
