@@ -15,6 +15,7 @@ import pytest
 
 from backprop_cli.engine.checkpoint import load_checkpoint, save_checkpoint
 from backprop_cli.cli.app import app, main
+from backprop_cli.cli.render import fmt
 from backprop_cli.data import write_idx
 from common import ENV, invoke, ROOT, TINY
 
@@ -37,6 +38,14 @@ def test_train_writes_the_run_directory(project):
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert set(rows[0]) >= {"train_loss", "val_loss", "val_accuracy", "lr", "seconds"}
     assert "epoch 3/3" in result.stdout and "wrote runs/tiny/last.npz" in result.stdout
+    assert "time 0.00s" not in result.stdout
+
+
+@pytest.mark.parametrize("seconds, shown", [(0.0234, "23.4ms"), (0.00042, "0.42ms"), (0.0999, "99.9ms"),
+                                            (0.1, "0.10s"), (12.345, "12.35s")])
+def test_an_epoch_s_time_keeps_its_digits(seconds, shown):
+    """A fast epoch (under 0.1 s) is shown in milliseconds, three significant digits, never as 0.00s."""
+    assert fmt(seconds, "seconds") == shown
 
 
 def test_set_overrides_and_refusing_to_overwrite(project):

@@ -48,8 +48,8 @@ def fmt(value, name: str = "") -> str:
         return f"{100 * value:.2f}%"
     if name == "lr":
         return f"{value:.3g}"
-    if name == "seconds":
-        return f"{value:.2f}s"
+    if name == "seconds":                 # a fast epoch in milliseconds, 3 digits: 23.4ms, not 0.02s
+        return f"{1000 * value:.3g}ms" if value < 0.1 else f"{value:.2f}s"
     return f"{value:.4f}"
 
 
