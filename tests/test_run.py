@@ -125,3 +125,30 @@ def test_a_refused_run_leaves_no_directory_behind(project):
                     "--set", "optimizer.lr=1e300")
     assert result.exit_code == 1 and "non-finite loss" in result.stderr
     assert not (project / "new").exists()
+
+
+def test_a_data_file_is_hashed_once_unless_it_changed(project, monkeypatch):
+    """data_files reads a file for its SHA-256 once per stamp (path, size, modification time): again
+    in this process (a sweep's next trial), or when resuming a checkpoint that recorded it, only if
+    the file changed."""
+    from backprop_cli.engine import experiment
+    from backprop_cli.engine.run import open_run
+
+    monkeypatch.setattr(experiment, "_DIGESTS", {})
+    hashed = []
+    real = experiment._sha256
+    monkeypatch.setattr(experiment, "_sha256", lambda parts: hashed.append(parts) or real(parts))
+    assert invoke("train", "cos.yaml", "-q").exit_code == 0
+    assert hashed == [[project / "iris.csv"]]                       # train and validation_split: one file
+    [entry] = load_checkpoint(project / "runs/cos/last.npz").meta["data_files"]
+    assert entry["sha256"] == real([project / "iris.csv"])
+    assert entry["mtime_ns"] == (project / "iris.csv").stat().st_mtime_ns
+
+    monkeypatch.setattr(experiment, "_DIGESTS", {})                 # a new process: the checkpoint's stamp
+    open_run("cos.yaml", ["training.epochs=4"], resume="runs/cos/last.npz").directory.unlock()
+    assert len(hashed) == 1
+    stat = (project / "iris.csv").stat()
+    os.utime(project / "iris.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))   # touched
+    run = open_run("cos.yaml", ["training.epochs=4"], resume="runs/cos/last.npz")
+    run.directory.unlock()
+    assert len(hashed) == 2 and run.warnings == []                 # read again, and the same bytes

@@ -146,7 +146,7 @@ def start_run(config: Config, *, out: str | Path | None = None, resume: str | Pa
     if path.exists() and not path.is_dir():
         raise _place(config, where, f"{path} is a file; expected a directory for the run")
     data = load_data(config)
-    data.files = data_files(config)
+    data.files = data_files(config, known=_listed(ckpt.meta.get("data_files")) if ckpt is not None else [])
     model, criterion = build(config, data.input_shape)
     check_output(config, model, data)
     check_criterion(config, model, criterion, data)
@@ -185,9 +185,14 @@ def _place(config: Config, flag: str | None, message: str) -> ConfigError:
     return config.error("output", message)
 
 
+def _listed(value) -> list[dict]:
+    """The entries of a checkpoint's ``meta.data_files`` (nothing when it is not a list of them)."""
+    return [f for f in value if isinstance(f, dict)] if isinstance(value, list) else []
+
+
 def changed_data(ckpt: Checkpoint, files: list[dict]) -> str | None:
     """One line naming the data files whose contents differ from those the checkpoint's run read."""
-    before = {f.get("key"): f for f in ckpt.meta.get("data_files", []) if isinstance(f, dict)}
+    before = {f.get("key"): f for f in _listed(ckpt.meta.get("data_files"))}
     changed = [f"{now['key']} ({before[now['key']].get('size')} -> {now['size']} bytes, sha256 "
                f"{str(before[now['key']].get('sha256'))[:12]} -> {now['sha256'][:12]})"
                for now in files if now["key"] in before and before[now["key"]].get("sha256") != now["sha256"]]
