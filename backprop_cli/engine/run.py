@@ -21,7 +21,7 @@ from ..config.source import show
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
-from .experiment import Data, build, check_criterion, check_output, data_files, load_data, make_trainer, run_meta, save
+from .experiment import Data, build, check_criterion, check_output, data_files, load_data, make_trainer, save
 from . import tracking
 from .gradients import CSV_COLUMNS, GradientFlow, csv_rows
 from .metrics import Report
@@ -313,7 +313,9 @@ def _check_finite(ckpt: Checkpoint, group: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the run directory
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "gradients.csv", "config.yaml", "run.json", "tensorboard")
+#: What a run writes: its results, then the records of how they were made (a lone config.yaml is no result).
+RESULTS = ("last.npz", "best.npz", "metrics.csv", "gradients.csv")
+RUN_FILES = RESULTS + ("config.yaml", "run.json", "tensorboard")
 #: The lock file a training run holds in its directory while it may write there.
 LOCK_FILE = ".backprop.lock"
 
@@ -341,9 +343,8 @@ class RunDirectory(Callback):
         self._saved_at: tuple[int, int] | None = None
 
     def existing(self) -> list[str]:
-        """The results already in the directory (a lone config.yaml is not one)."""
-        return [name for name in RUN_FILES if name not in ("config.yaml", "run.json", "tensorboard")
-                and (self.path / name).exists()]
+        """The results already in the directory (:data:`RESULTS`)."""
+        return [name for name in RESULTS if (self.path / name).exists()]
 
     def files(self) -> list[Path]:
         """The run's files that exist, in :data:`RUN_FILES` order."""
@@ -363,12 +364,9 @@ class RunDirectory(Callback):
                 tmp.unlink(missing_ok=True)
 
     def run_record(self) -> dict:
-        """``run.json``: the run's name, its environment and the data files (when the checkpoint meta
-        records them), and for a resumed run the checkpoint it resumed and that one's environment."""
-        meta = run_meta(self.config, self.data, self.environment)
-        record = {"name": self.config.name, "environment": self.environment}
-        if meta.get("data_files") is not None:
-            record["data_files"] = meta["data_files"]
+        """``run.json``: the run's name, its environment and the data files (as the checkpoints'
+        meta records them), and for a resumed run the checkpoint it resumed and that one's environment."""
+        record = {"name": self.config.name, "environment": self.environment, "data_files": self.data.files}
         if self.resumed_from is not None:
             record["resumed_from"] = {"checkpoint": str(self.resumed_from.path), "epoch": self.resumed_from.meta.get("epoch"),
                                       "environment": self.resumed_from.meta.get("environment")}
