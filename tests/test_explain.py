@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from backprop_cli.cli.app import app
-from backprop_cli.cli.render import explanation
+from backprop_cli.cli.render_explain import explanation
 from backprop_cli.diagnostics.explain import explain
 from backprop_cli.engine.experiment import make_trainer, prepare
 from common import ROOT, runner

@@ -435,7 +435,8 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
     Example: backprop explain configs/digits_mlp.yaml --sample 0
     """
     from ..diagnostics.explain import explain as run_explain
-    from .render import explanation, make_console
+    from .render import make_console
+    from .render_explain import explanation
 
     if batch < 1 or sample < 0:
         raise typer.BadParameter("--sample must be >= 0 and --batch >= 1")
@@ -527,7 +528,8 @@ def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The swee
     Example: backprop sweep configs/sweeps/digits_sweep.yaml --workers 2
     """
     from ..sweep.runner import run_sweep, sweep_status
-    from .render import SweepReport, make_console, plain_output, sweep_results
+    from .render import make_console, plain_output
+    from .render_sweep import SweepReport, sweep_results
 
     console = make_console()
     if status:

@@ -1,5 +1,7 @@
 """Everything the CLI shows, drawn with rich: a live epoch table with a progress bar, result tables,
-and plain lines when the output is not a terminal (or with ``--quiet`` / ``NO_COLOR``)."""
+and plain lines when the output is not a terminal (or with ``--quiet`` / ``NO_COLOR``). What
+``explain`` and ``sweep`` show is in :mod:`.render_explain` and :mod:`.render_sweep`, with the
+helpers here."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import time
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.live import Live
-from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -42,15 +43,26 @@ def val_metric(record: dict) -> str | None:
 
 
 def fmt(value, name: str = "") -> str:
+    """A metric (or ``lr``, ``seconds``) as the tables show it: ``97.93%``, ``0.0812``, ``23.4ms``."""
     if value is None:
         return "-"
     if name.endswith("accuracy") or name.startswith(("precision", "recall", "f1")):
-        return f"{100 * value:.2f}%"
+        return percent(value)
     if name == "lr":
         return f"{value:.3g}"
     if name == "seconds":                 # a fast epoch in milliseconds, 3 digits: 23.4ms, not 0.02s
         return f"{1000 * value:.3g}ms" if value < 0.1 else f"{value:.2f}s"
     return f"{value:.4f}"
+
+
+def percent(value, digits: int = 2) -> str:
+    """``97.93%`` for 0.9793 (``-`` for None)."""
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def short_number(v) -> str:
+    """A value with 4 significant digits (a negative zero as 0); anything else as ``str``."""
+    return ("0" if v == 0 else f"{v:.4g}") if isinstance(v, float) else str(v)
 
 
 class TrainingReport(Callback):
@@ -257,10 +269,6 @@ def environment_table(env: dict) -> Table:
     return table
 
 
-def _percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def per_class_table(report, classes: list[str], title: str) -> Table:
     """Precision, recall, F1 and support of each class."""
     table = Table(title=title, show_edge=False, header_style="bold")
@@ -268,7 +276,7 @@ def per_class_table(report, classes: list[str], title: str) -> Table:
         table.add_column(name, justify="left" if name == "class" else "right")
     p = report.per_class
     for i, name in enumerate(classes):
-        table.add_row(str(name), _percent(p["precision"][i]), _percent(p["recall"][i]), _percent(p["f1"][i]),
+        table.add_row(str(name), percent(p["precision"][i], 1), percent(p["recall"][i], 1), percent(p["f1"][i], 1),
                       str(p["support"][i]))
     return table
 
@@ -284,7 +292,7 @@ def confusion_table(matrix: list[list[int]], classes: list[str], per_class: dict
     for name, row in zip(classes, matrix):
         c = per_class[name]
         table.add_row(str(name), *(str(v) if v else "[dim]0[/dim]" for v in row),
-                      _percent(c["precision"]), _percent(c["recall"]), _percent(c["f1"]), str(c["support"]))
+                      percent(c["precision"], 1), percent(c["recall"], 1), percent(c["f1"], 1), str(c["support"]))
     return table
 
 
@@ -364,269 +372,3 @@ def timing_table(rows, title: str) -> Table:
         table.add_row(r.name, f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}",
                       f"{100 * (r.forward_ms + r.backward_ms) / total:.1f}%")
     return table
-
-
-# ---------------------------------------------------------------------------- explain
-#: Arrays with at most this many values are shown in full; larger ones by their statistics.
-SHOWN_IN_FULL = 16
-#: Lines of ``explain`` are kept this short (a 100-column terminal).
-EXPLAIN_WIDTH = 98
-
-
-def _flat(values) -> list:
-    if isinstance(values, list):
-        return [v for item in values for v in _flat(item)]
-    return [values]
-
-
-def _num(v) -> str:
-    """A value with 4 significant digits; a negative zero as 0."""
-    return ("0" if v == 0 else f"{v:.4g}") if isinstance(v, float) else str(v)
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
-def array_lines(label: str, t: dict, indent: int) -> list[str]:
-    """An array from ``explain``: every value when it has few (a small batch of rows row by row),
-    else its statistics and first values; on one line when that fits, else on the lines below."""
-    flat, shape = _flat(t["values"]), t["shape"]
-    head = f"{label} {_shape(shape)}"
-    if len(flat) > SHOWN_IN_FULL and len(shape) == 2 and shape[0] <= 8 and shape[1] <= SHOWN_IN_FULL:
-        return [" " * indent + head] + [line for i, row in enumerate(t["values"])
-                                        for line in _wrapped([_num(v) for v in row], "", indent + 2, f"{i}: ")]
-    if len(flat) > SHOWN_IN_FULL:
-        head += f"  min {_num(t['min'])}  mean {_num(t['mean'])}  max {_num(t['max'])}  |.| {_num(t['norm'])}"
-        body, more = [_num(v) for v in flat[:8]], ", ..."
-    else:
-        body, more = [_num(v) for v in flat], ""
-    one = f"{head}: {', '.join(body)}{more}"
-    if indent + len(one) <= EXPLAIN_WIDTH:
-        return [" " * indent + one]
-    return [" " * indent + head] + _wrapped(body, more, indent + 2)
-
-
-def _wrapped(values: list[str], more: str, indent: int, prefix: str = "") -> list[str]:
-    """``values`` joined by commas on lines of at most :data:`EXPLAIN_WIDTH` columns."""
-    lines, line = [], " " * indent + prefix
-    for i, text in enumerate(values):
-        piece = text + (", " if i + 1 < len(values) else more)
-        if len(line) + len(piece) > EXPLAIN_WIDTH and line.strip():
-            lines.append(line.rstrip())
-            line = " " * (indent + len(prefix))
-        line += piece
-    return lines + [line.rstrip()]
-
-
-def explanation(r: dict):
-    """What ``explain`` prints: the training step in five numbered parts, as plain lines of text (no
-    markup is read from the values), at most :data:`EXPLAIN_WIDTH` columns wide (prose is wrapped)."""
-    import textwrap
-
-    from rich.text import Text
-
-    out: list = []
-
-    def say(text: str, style: str = "", indent: int = 0, wrap: bool = True) -> None:
-        lines = (textwrap.wrap(text, EXPLAIN_WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
-                               break_on_hyphens=False) if wrap else [" " * indent + text]) or [""]
-        out.extend(Text(line, style=style) for line in lines)
-
-    def array(label: str, t: dict, indent: int) -> None:
-        out.extend(Text(line) for line in array_lines(label, t, indent))
-
-    def part(title: str) -> None:
-        out.extend([Text(""), Text(title, style="bold")])
-
-    first, stop = r["samples"]
-    which = f"sample {first}" if stop - first == 1 else f"samples {first} to {stop - 1}"
-    say(f"explain {r['name']}: training {which} of {r['of']} in {r['data']}", "bold")
-    say(f"weights: {r['weights']}", indent=2)
-    array("target", r["target"], 2)
-
-    part("1. forward: output = layer.forward(input), first layer first (training mode)")
-    array("input", r["input"], 2)
-    for f in r["forward"]:
-        say(f"{f['index']} {f['layer']}   {_shape(f['input_shape'])} -> {_shape(f['output']['shape'])}", "bold cyan", 2)
-        say(f["formula"], "dim", 4)
-        array("output", f["output"], 4)
-        for note in f["notes"]:
-            say(note["text"], "yellow", 4)
-
-    c = r["criterion"]
-    part("2. loss = criterion.forward(output, target); grad_output = criterion.backward(output, target)")
-    say(f"{c['name']}: {c['formula']}", "dim", 2)
-    say(f"loss = {c['loss']:.6g} (reduction: {c['reduction']})", "bold", 2)
-    array("grad_output = dLoss/dOutput", c["grad_output"], 2)
-    say(f"the criterion's formula: {c['gradient_formula']}", "dim", 4)
-    say(f"its values: {c['reading']}", "", 4)
-    say("This is what Torch7 calls df_do: the derivative of this loss with respect to the output "
-        "(not target - output).", "", 2)
-
-    part("3. backward, last layer first: grad_input = layer.update_grad_input(input, grad_output)")
-    say("grad_input is dLoss/dInput, the next grad_output down: a derivative, not new weights. Then "
-        "layer.acc_grad_parameters(input, grad_output, scale=1) adds dLoss/dW into grad_weight, grad_bias.",
-        "", 2)
-    for b in r["backward"]:
-        say(f"{b['index']} {b['layer']}", "bold cyan", 2)
-        say(b["formula"], "dim", 4)
-        array("grad_output", b["grad_output"], 4)
-        array("grad_input ", b["grad_input"], 4)
-        shown = set()
-        for p in b["parameters"]:
-            if p["formula"] not in shown:
-                shown.add(p["formula"])
-                say(p["formula"], "dim", 4)
-            array(f"{p['name']} gradient", p["grad"], 4)
-    unchanged = r["weights_unchanged_by_backward"]
-    say("weights after backward: " + ("unchanged: backward computes derivatives, it never changes a weight"
-                                      if unchanged else "CHANGED: a layer's backward wrote to its weights"),
-        "green" if unchanged else "bold red", 2)
-
-    s = r["step"]
-    part("4. step: optimizer.step(), the only place weights change")
-    say(s["module"], "", 2)
-    for text in s["rule"].splitlines():
-        say(text, "dim", 2, wrap=False)
-    if s["clipping"]:
-        say(s["clipping"], "yellow", 2)
-    table = Table(show_edge=False, header_style="bold", box=None, padding=(0, 1))
-    for name in ("parameter", "|W_new - W_old|", f"|lr * grad|, lr {s['lr']:.3g}", "max |step + lr*grad|", "|dW|/|W|"):
-        table.add_column(name, justify="left" if name == "parameter" else "right")
-    for p in s["parameters"]:
-        table.add_row(p["name"], _num(p["step"]["norm"]), _num(p["minus_lr_grad"]["norm"]),
-                      f"{p['max_difference']:.2g}", f"{p['update_ratio']:.3g}")
-    out.append(Padding(table, (0, 0, 0, 1), expand=False))
-    verdict = ("the step is -lr * grad for every weight (to rounding)" if s["equals_minus_lr_grad"]
-               else "the step is not -lr * grad")
-    say(f"{verdict}: {s['why']}", "bold", 2)
-    say("|grad| and |dW|/|W| are what training.log_gradients: true averages over each epoch's steps into "
-        "gradients.csv (see the README, Gradient flow)", "", 2)
-
-    if r["gradcheck"] is not None:
-        part("5. finite differences: gradcheck of this batch's gradients (float64, central differences)")
-        for g in r["gradcheck"]:
-            skipped = f", {g['skipped']} at kinks" if g["skipped"] else ""
-            status = "pass" if g["passed"] else "FAIL"
-            say(f"{status:4}  {g['layer']:<24} {g['checked']:>6} compared{skipped}, max rel err "
-                f"{g['max_rel_err']:.1e}", "green" if g["passed"] else "bold red", 2)
-            for failure in g["failures"]:
-                say(failure, "red", 8)
-    return out
-
-
-# ---------------------------------------------------------------------------- sweeps
-STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan"}
-
-
-def param_text(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def sweep_table(sweep, rows, *, title: str | None = None, last: int | None = None) -> Table:
-    """The trials of a sweep: number, state, each parameter, the metric, seconds; the best in bold.
-    ``last`` keeps only the latest rows (the best one stays)."""
-    from ..sweep.study import best_row
-
-    best = best_row(sweep, rows)
-    shown = rows if last is None or len(rows) <= last else [r for r in rows[:-last] if r is best] + rows[-last:]
-    table = Table(title=title, show_edge=False, header_style="bold")
-    table.add_column("trial", justify="right")
-    table.add_column("state")
-    for key in sweep.spec.space:
-        table.add_column(key, justify="right")
-    table.add_column(sweep.metric, justify="right")
-    table.add_column("seconds", justify="right")
-    for r in shown:
-        state = f"[{STATE_STYLES.get(r.state, 'white')}]{r.state}[/]"
-        if r.state == "pruned" and r.epochs is not None:
-            state += f" [dim](epoch {r.epochs})[/dim]"
-        table.add_row(str(r.number), state, *(param_text(r.params[k]) if k in r.params else "" for k in sweep.spec.space),
-                      fmt(r.value, sweep.metric), "-" if r.seconds is None else f"{r.seconds:.1f}",
-                      style="bold" if r is best else None)
-    return table
-
-
-def _tally(sweep, rows) -> str:
-    """``name: 5/8 trials done (4 complete, 1 pruned, 1 running, 2 interrupted and retried)``."""
-    counts: dict[str, int] = {}
-    for r in rows:
-        state = "interrupted and retried" if r.interrupted else r.state
-        counts[state] = counts.get(state, 0) + 1
-    done = sum(counts.get(s, 0) for s in ("complete", "pruned", "failed"))
-    order = ("complete", "pruned", "failed", "running", "interrupted and retried")
-    parts = ", ".join(f"{counts[state]} {state}" for state in order if state in counts)
-    return f"{sweep.name}: {done}/{sweep.trials} trials done ({parts or 'none yet'})"
-
-
-class SweepReport:
-    """Renders a running sweep: a live table of its trials, or one plain line per trial as it ends."""
-
-    def __init__(self, console: Console, plain: bool, quiet: bool = False) -> None:
-        self.console, self.plain, self.quiet = console, plain, quiet
-        self.live: Live | None = None
-        self.printed: set[int] = set()
-
-    def update(self, sweep, rows) -> None:
-        if self.quiet:
-            return
-        if self.plain:
-            for r in rows:
-                if r.state not in ("running", "waiting") and r.number not in self.printed:
-                    self.printed.add(r.number)
-                    self.console.print(_trial_line(sweep, r))
-            return
-        table = sweep_table(sweep, rows, title=_tally(sweep, rows), last=20)
-        if self.live is None:
-            self.live = Live(table, console=self.console, refresh_per_second=4, transient=True)
-            self.live.start()
-        else:
-            self.live.update(table)
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-
-
-def _trial_line(sweep, r) -> str:
-    values = " ".join(f"{k}={param_text(v)}" for k, v in r.params.items())
-    why = f" ({r.error})" if r.error else f" (epoch {r.epochs})" if r.state == "pruned" else ""
-    return (f"trial {r.number} {r.state}{why}  {values}  {sweep.metric} {fmt(r.value, sweep.metric)}"
-            f"  {'-' if r.seconds is None else f'{r.seconds:.1f}s'}")
-
-
-def sweep_results(result, *, ran: bool = True, verbosity: int = 0) -> list:
-    """What ``sweep`` prints at the end (and ``sweep --status``): every trial (not at ``verbosity``
-    -1), the best one with its values as ``--set`` flags, failed trials' errors (the first three; all
-    at ``verbosity`` 1), and the files."""
-    import os
-    import shlex
-
-    from ..sweep.spec import set_flag
-    from ..sweep.study import trial_directory
-
-    sweep, rows = result.sweep, result.rows
-    out: list = [sweep_table(sweep, rows, title=_tally(sweep, rows))] if verbosity >= 0 else []
-    best = result.best
-    if best is not None:
-        config = os.path.relpath(sweep.spec.config)
-        flags = [part for k, v in best.params.items() for part in ("--set", set_flag(k, v))]
-        out += [f"best trial {best.number}: {sweep.metric} {fmt(best.value, sweep.metric)} "
-                f"({trial_directory(sweep, best.number) / 'best.npz'})",
-                "train it alone: " + shlex.join(["backprop", "train", str(config), *flags])]
-    failed = [r for r in rows if r.state == "failed" and r.error]
-    shown = failed if verbosity > 0 else failed[:3]
-    for r in shown:
-        out.append(f"[red]trial {r.number} failed:[/red] {escape(r.error)}")
-    if len(failed) > len(shown):
-        out.append(f"[red]... and {len(failed) - len(shown)} more failed trials (-v lists them; each "
-                   "trial.json says why)[/red]")
-    if result.csv is not None and ran:
-        out.append(f"wrote {result.csv}")
-    out.append(f"study {sweep.study!r} in {result.storage}")
-    return out
-
