@@ -188,17 +188,15 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
 
     Example: backprop train configs/digits_mlp.yaml --set training.epochs=3 optimizer.lr=0.05
     """
-    from ..engine.run import open_run
+    from ..engine.run import config_text, open_run
     from ..engine.trainer import Interrupted
     from .render import TrainingReport, make_console, plain_output, run_summary, training_results
 
     overrides = _overrides(set_, extra, seed)
-    console = make_console()
     if print_config:
-        from ..config.schema import load_config
-        from ..engine.run import yaml_dump
-        typer.echo(yaml_dump(load_config(config, overrides).dump()), nl=False)
+        typer.echo(config_text(config, overrides), nl=False)
         return
+    console = make_console()
     run = open_run(config, overrides, out=out, resume=resume, force=force)
     for warning in run.warnings:
         _warn(warning)

@@ -14,7 +14,8 @@ that refer to themselves. An aliased node is built once and copied for each furt
 :class:`Places` maps a path in the tree (``("model", 3, "Linear")``) to its file and line, or to the
 ``--set`` override that wrote it; :func:`combine` joins every problem into one ConfigError.
 
-The helpers every config message uses sit here too: :func:`show` (a value as YAML writes it),
+:func:`yaml_dump` writes YAML the one way backprop writes it. The helpers every config message uses sit
+here too: :func:`show` (a value as YAML writes it),
 :func:`suggest` (``did you mean ...?``), dotted paths, and :func:`number_from_string` (YAML 1.1
 reads ``1e-3`` as a string).
 """
@@ -156,6 +157,14 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = {yaml.SequenceNode: "tag:yaml.org,2002:seq", yaml.MappingNode: "tag:yaml.org,2002:map"}
 #: PyYAML's NON_PRINTABLE: what YAML does not allow in a document (safe_load refuses it too).
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def yaml_dump(data: Any, *, flow: bool = False) -> str:
+    """Plain data as YAML, keys in their order: blocks with short lists inline (a saved config.yaml,
+    ``--print-config``), or with ``flow`` all on one line (``{Linear: {out_features: 128}}``)."""
+    if flow:
+        return yaml.safe_dump(data, default_flow_style=True, width=10_000, sort_keys=False)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
 def read_config_file(path) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..config.plugins import plugin_frame
 from ..config.schema import Config
+from ..config.source import yaml_dump
 from ..engine.checkpoint import is_checkpoint
 from ..engine.experiment import check_output, make_trainer, model_inputs, prepare, read_split, restore
 from ..engine.gradients import norm, update_ratio
@@ -82,12 +83,8 @@ def update_rule(optimizer) -> str:
 
 def spelling(spec) -> str:
     """A layer as the config writes it, in YAML's flow style: ``Linear: {out_features: 128}``."""
-    import yaml
-
     data = spec.dump()
-    if isinstance(data, str):
-        return data
-    return yaml.safe_dump(data, default_flow_style=True, width=10_000, sort_keys=False).strip()[1:-1]
+    return data if isinstance(data, str) else yaml_dump(data, flow=True).strip()[1:-1]
 
 
 # ----------------------------------------------------------------------------- what is explained

@@ -17,7 +17,7 @@ except ImportError:                                 # Windows
     fcntl = None
 
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
-from ..config.source import show
+from ..config.source import show, yaml_dump
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
 from .environment import environment, resume_warning
@@ -506,6 +506,7 @@ class RunLock:
             pass
 
 
-def yaml_dump(data: dict) -> str:
-    import yaml
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+def config_text(config_path: str | Path, overrides=()) -> str:
+    """``train --print-config``: the config as a run would read it (every default filled in, the
+    overrides applied, ``auto`` resolved), as YAML that is itself a config."""
+    return yaml_dump(load_config(config_path, overrides).dump())
