@@ -12,9 +12,7 @@ of that.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import io
 import json
 import shlex
 import signal
@@ -295,19 +293,13 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
 
     Example: backprop predict runs/iris/best.npz data/iris.csv --out predictions.csv
     """
-    from ..engine.checkpoint import atomic_write
     from ..engine.experiment import predict_checkpoint
 
-    header, rows = predict_checkpoint(checkpoint, data)
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])     # quotes a class named "a, b"
-    text = buffer.getvalue()
+    text, count = predict_checkpoint(checkpoint, data, out)
     if out is None:
         sys.stdout.write(text)
-    else:
-        atomic_write(out, lambda f: f.write(text.encode()))
-        if not quiet:
-            typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+    elif not quiet:
+        typer.echo(f"wrote {count} predictions to {out}", err=True)
 
 
 @app.command()

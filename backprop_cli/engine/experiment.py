@@ -3,7 +3,9 @@ and ``gradcheck`` share. No terminal output here; the CLI renders what these fun
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
-from .checkpoint import Checkpoint, check_weights, is_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, atomic_write, check_weights, is_checkpoint, load_checkpoint, save_checkpoint
 from .environment import environment as current_environment
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..data.dataset import listing
@@ -358,10 +360,17 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None,
     return {"checkpoint": str(path), **score(restored, read_eval_data(restored, data, labels))}
 
 
-def predict_checkpoint(path: str | Path, data: str | Path) -> tuple[list[str], list[list[str]]]:
-    """:func:`prediction_rows` of the checkpoint at ``path`` for the samples in ``data``."""
+def predict_checkpoint(path: str | Path, data: str | Path, out: str | Path | None = None) -> tuple[str, int]:
+    """:func:`prediction_rows` of the checkpoint at ``path`` for the samples in ``data``, as CSV text
+    (a class named ``a, b`` quoted), and how many rows it has; written to ``out`` (atomically) when given."""
     restored = restore(path)
-    return prediction_rows(restored, read_features(restored, data))
+    header, rows = prediction_rows(restored, read_features(restored, data))
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    text = buffer.getvalue()
+    if out is not None:
+        atomic_write(out, lambda f: f.write(text.encode()))
+    return text, len(rows)
 
 
 def read_eval_data(restored: Restored, path: str | Path | None = None, labels: str | Path | None = None) -> Dataset:
