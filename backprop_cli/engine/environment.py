@@ -24,7 +24,15 @@ import numpy as np
 
 from .. import __version__
 
+#: The variables that set a BLAS's thread count, in the order OpenBLAS reads them.
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def threads_from_environment() -> int | None:
+    """The BLAS thread count the environment asks for (the first of :data:`THREAD_VARIABLES` set to a
+    positive number), or None."""
+    return next((int(os.environ[v]) for v in THREAD_VARIABLES if os.environ.get(v, "").isdigit()
+                 and int(os.environ[v]) > 0), None)
 
 
 def environment(seed: int | None = None, argv: list[str] | None = None) -> dict:
@@ -57,8 +65,7 @@ def _blas_from_numpy() -> dict:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except (TypeError, KeyError):           # numpy < 1.25 has no mode="dicts"
         blas = {}
-    threads = next((os.environ[v] for v in THREAD_VARIABLES if os.environ.get(v, "").isdigit()), None)
-    return {"name": blas.get("name"), "version": blas.get("version"), "threads": None if threads is None else int(threads),
+    return {"name": blas.get("name"), "version": blas.get("version"), "threads": threads_from_environment(),
             "source": "numpy build configuration"}
 
 

@@ -4,7 +4,7 @@ they are done; :func:`sweep_status` reads a sweep's table without running anythi
 ``run_sweep`` checks the sweep file and the space against the base config, opens (or creates) the
 study, recovers what an earlier, killed sweep left running (:func:`~.study.recover`), and starts
 ``--workers`` processes (default: the cores this process may use over the BLAS threads each worker
-gets, ``OMP_NUM_THREADS`` and the like, else 1). Each worker runs with that many BLAS threads. While
+gets, ``OPENBLAS_NUM_THREADS`` and the like, else 1). Each worker runs with that many BLAS threads. While
 they run, the study is read every ``POLL_SECONDS``: ``sweep.csv`` is rewritten whenever a trial
 changes state and ``on_update`` sees every read. A worker that dies (killed, out of memory) is
 replaced while the budget is not spent, and every ``RECOVER_SECONDS`` the trials of workers gone
@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.environment import THREAD_VARIABLES, threads_from_environment
 from ..errors import ConfigError
 from .spec import Sweep, load_sweep
 from .study import (JOURNAL, TrialRow, best_row, counts, open_study, recover, rows, storage_text, write_csv)
@@ -35,7 +36,6 @@ from .worker import WorkerArgs, set_parent_death_signal
 POLL_SECONDS = 0.5
 #: How often a running sweep looks for trials whose worker (on any machine) is gone.
 RECOVER_SECONDS = 30.0
-BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -61,12 +61,9 @@ class SweepResult:
 
 
 def blas_threads() -> int:
-    """The BLAS threads a worker gets: ``OMP_NUM_THREADS`` (or OpenBLAS's, MKL's variable), else 1."""
-    for name in BLAS_VARIABLES:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
+    """The BLAS threads a worker gets: what ``OPENBLAS_NUM_THREADS`` (or MKL's, or ``OMP_NUM_THREADS``)
+    asks for, else 1."""
+    return threads_from_environment() or 1
 
 
 def default_workers() -> int:
@@ -147,7 +144,7 @@ class _Pool:
 
     def start(self, restart: bool = False) -> None:
         threads = str(blas_threads())
-        env = dict(os.environ, **{name: threads for name in BLAS_VARIABLES})
+        env = dict(os.environ, **{name: threads for name in THREAD_VARIABLES})
         err = tempfile.TemporaryFile()
         command = WorkerArgs(*self.args, index=self.started).command()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=err, env=env,
