@@ -35,7 +35,8 @@ import yaml
 from pydantic import BeforeValidator, Field, PlainValidator, ValidationError, ValidationInfo, WithJsonSchema
 
 from ..config.keys import Override, pydantic_problems
-from ..config.schema import Config, RunDir, Section, TrainingConfig, load_config
+from ..config.fields import RunDir, Section, directory_name
+from ..config.schema import Config, TrainingConfig, load_config
 from ..config.source import (Place, Places, combine, number_from_string, read_config_file, read_yaml, show,
                              suggest)
 from ..errors import ConfigError
@@ -105,12 +106,6 @@ def _named(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-def _name(value: Any) -> Any:
-    if isinstance(value, str) and (not value.strip() or "/" in value or "\\" in value):
-        raise ValueError(f"expected a name for the sweep directory (no slashes), got {show(value)}")
-    return value
-
-
 def _existing_file(value: Any, info: ValidationInfo) -> Path:
     """The base config's path, absolute against the sweep file's directory, checked to be a file."""
     if not isinstance(value, str) or not value.strip():
@@ -145,7 +140,7 @@ class SweepFile(Section):
 
     config: Annotated[Path, BeforeValidator(_existing_file), WithJsonSchema({"type": "string"})] = Field(
         description="The base config (a path relative to the sweep file) that every trial changes")
-    name: Annotated[str, BeforeValidator(_name)] | None = Field(
+    name: Annotated[str, BeforeValidator(directory_name("sweep"))] | None = Field(
         None, description="The sweep's name: its directory is runs/<name> (default: the sweep file's name "
                           "without .yaml)")
     metric: Literal[("auto",) + METRICS] = Field("auto", description="What the sweep optimises, one of "
