@@ -16,9 +16,10 @@ from .. import __version__
 from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
 from .checkpoint import Checkpoint, atomic_write, check_weights, is_checkpoint, load_checkpoint, save_checkpoint
 from .environment import environment as current_environment
+from ..config.data import guess_format
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..data.dataset import listing
-from ..data import (Columns, Dataset, Normalizer, idx_images, infer_format, is_npy_dir, load_dataset, npy_features,
+from ..data import (Columns, Dataset, Normalizer, idx_images, is_npy_dir, load_dataset, npy_features,
                     npz_features, train_val_split)
 from ..data.npy import npy_files
 from ..errors import CheckpointError, ConfigError, DataError
@@ -395,10 +396,7 @@ def _later_file(restored: Restored, *, labels: bool = True) -> dict:
 
 def _format_of(path: str | Path, config: Config) -> str:
     """The format the file's name says, else the training data's."""
-    try:
-        return infer_format(path)
-    except DataError:
-        return config.data.format
+    return guess_format(path) or config.data.format
 
 
 def read_features(restored: Restored, path: str | Path) -> Dataset:

@@ -168,7 +168,7 @@ def _start(sweep: Sweep, study, signature: dict) -> None:
         points = sweep.grid
         random.Random(sweep.spec.sampler.seed).shuffle(points)
         for params in points:
-            study.enqueue_trial({k: encode(sweep.spec.space[k], v) for k, v in params.items()})
+            study.enqueue_trial({k: encode(v) for k, v in params.items()})
 
 
 def _check_signature(sweep: Sweep, stored: Any, mine: dict) -> None:
@@ -209,7 +209,7 @@ def _pruner(sweep: Sweep):
 
 
 # =========================================================================== values
-def encode(dist: Distribution, value: Any) -> Any:
+def encode(value: Any) -> Any:
     """A value as Optuna stores it: choices that are lists or mappings become their JSON text."""
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
@@ -217,7 +217,7 @@ def encode(dist: Distribution, value: Any) -> Any:
 def decode(dist: Distribution, stored: Any) -> Any:
     if dist.kind == "choice":
         for value in dist.values:
-            if encode(dist, value) == stored:
+            if encode(value) == stored:
                 return value
     return stored
 
@@ -225,7 +225,7 @@ def decode(dist: Distribution, stored: Any) -> Any:
 def suggest(trial, key: str, dist: Distribution) -> Any:
     """Ask the trial for a value of ``key`` from ``dist`` (a grid point or a retry gives its own)."""
     if dist.kind == "choice":
-        return decode(dist, trial.suggest_categorical(key, [encode(dist, v) for v in dist.values]))
+        return decode(dist, trial.suggest_categorical(key, [encode(v) for v in dist.values]))
     low, high = dist.values
     if dist.kind in ("uniform", "log_uniform"):
         return trial.suggest_float(key, low, high, log=dist.kind == "log_uniform")
