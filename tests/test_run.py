@@ -152,3 +152,18 @@ def test_a_data_file_is_hashed_once_unless_it_changed(project, monkeypatch):
     run = open_run("cos.yaml", ["training.epochs=4"], resume="runs/cos/last.npz")
     run.directory.unlock()
     assert len(hashed) == 2 and run.warnings == []                 # read again, and the same bytes
+
+
+def test_a_finished_run_resumed_into_another_directory_writes_it(project):
+    """What a sweep's retry of a trial interrupted after its last epoch does: nothing to train, the
+    new directory written whole, its lock released."""
+    from backprop_cli.config.schema import load_config
+    from backprop_cli.engine.run import start_run
+
+    assert invoke("train", "cos.yaml", "-q").exit_code == 0
+    run = start_run(load_config("cos.yaml"), out="again", resume="runs/cos/last.npz")
+    assert run.finished == "trained 3 epochs (epoch 3)"
+    run.write_finished()
+    assert sorted(p.name for p in (project / "again").iterdir()) == ["config.yaml", "last.npz", "metrics.csv",
+                                                                     "run.json"]
+    assert (project / "again/metrics.csv").read_text() == (project / "runs/cos/metrics.csv").read_text()

@@ -80,6 +80,21 @@ class Run:
                 tracker.close()
         return self.final_scores(final.state)
 
+    def write_finished(self) -> None:
+        """Write the run directory of a run resumed with nothing left to train into another directory
+        (a sweep's retry of a trial interrupted after its last epoch): ``last.npz``, the CSV files,
+        ``config.yaml`` and ``run.json``, under the directory's lock."""
+        directory, trainer = self.directory, self.trainer
+        directory.lock()
+        try:
+            directory.save(trainer, "last.npz")
+            directory.write_metrics(trainer.history)
+            if any("gradients" in record for record in trainer.history):
+                directory.write_gradients(trainer.history, trainer.model)
+            directory.commit()
+        finally:
+            directory.unlock()
+
     def final_scores(self, last: dict[str, np.ndarray] | None = None) -> list[Scored]:
         """The scores on each split of the weights ``best.npz`` holds and of those ``last.npz`` holds
         (``last``, default the model's): two entries when they differ, else one. The model keeps the

@@ -204,7 +204,7 @@ class Worker:
         report = _Report(trial, self.sweep.metric)
         if run.finished:                        # it was interrupted after its last epoch: write the directory
             report.on_train_begin(run.trainer)
-            _write_finished(run)
+            run.write_finished()
         elif self.stop:
             run.directory.unlock()
             raise Interrupted(self.stop)
@@ -213,18 +213,6 @@ class Worker:
         if run.trainer.best_metric is None:
             raise BackpropError(f"no {self.sweep.metric} was measured", where=f"trial {trial.number}")
         return run.trainer.best_metric, report.pruned_at
-
-
-def _write_finished(run) -> None:
-    """The run directory of a run resumed from a checkpoint with nothing left to train."""
-    directory = run.directory
-    directory.lock()
-    try:
-        directory.save(run.trainer, "last.npz")
-        directory.write_metrics(run.trainer.history)
-        directory.commit()
-    finally:
-        directory.unlock()
 
 
 class _Report(Callback):
