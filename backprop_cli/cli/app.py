@@ -1,9 +1,8 @@
 """The ``backprop`` command: a thin Typer layer. It parses, calls the library, renders with rich.
 
 Every mistake in a config, data file, checkpoint or flag is shown as one red line on stderr with a
-non-zero exit (1; 2 for command-line usage). Any other exception is a bug in backprop: one line says
-so and names a file holding the traceback (exit 2); ``--debug`` shows tracebacks on the terminal, and
-``-v`` an internal error's. Every verb takes ``-v/--verbose`` (more detail) and ``-q/--quiet``
+non-zero exit (1; 2 for command-line usage); any other exception is reported as a bug in backprop
+(:mod:`.edge` says how, and holds the lines written to stderr). Every verb takes ``-v/--verbose`` (more detail) and ``-q/--quiet``
 (results, warnings and errors only). Heavy imports (numpy, pydantic, rich) happen inside the
 commands so ``backprop --help`` starts fast; shell completion (``--install-completion``) costs none
 of that.
@@ -12,7 +11,6 @@ of that.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import shlex
 import signal
@@ -23,15 +21,13 @@ from typing import List, Optional
 import typer
 
 from .. import __version__
+from .edge import edge, fail, show_error, show_note, show_warning, state
 
 app = typer.Typer(name="backprop", add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,    # plain click help: rich's help formatter costs ~0.1 s of start-up
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train Torch7-style neural networks in numpy from a YAML config, and see what "
                        "backpropagation computes.\n\nExample: backprop train configs/digits_mlp.yaml")
-#: ``tracebacks``: show the Python traceback of any error on the terminal (``--debug``); ``verbosity``:
-#: -1 with ``-q``, 1 with ``-v`` (which also shows an internal error's traceback on the terminal).
-_state = {"tracebacks": False, "verbosity": 0}
 
 
 def _version(value: bool) -> None:
@@ -46,105 +42,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
           debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors.")) -> None:
     from ..engine.memory import keep_freed_memory
 
-    _state["tracebacks"] = debug
+    state["tracebacks"] = debug
     keep_freed_memory()     # the process's policy: reuse the memory each batch frees (see memory.py)
-
-
-# ---------------------------------------------------------------------------- errors at the edge
-def _err(message: str) -> None:
-    from rich.markup import escape
-
-    from .render import make_console
-    console = make_console(stderr=True)
-    for line in str(message).splitlines() or [""]:
-        console.print(f"[bold red]error:[/bold red] {escape(line)}")
-
-
-def _warn(message: str) -> None:
-    _note(message, "warning", "bold yellow")
-
-
-def _fail(message: str, code: int = 1):
-    _err(message)
-    raise typer.Exit(code)
-
-
-def _note(message: str, label: str = "", style: str = "yellow") -> None:
-    """A line on stderr that is not an error: a warning, or how a run stopped."""
-    from rich.markup import escape
-
-    from .render import make_console
-    prefix = f"[{style}]{label}:[/{style}] " if label else ""
-    make_console(stderr=True).print(prefix + escape(message))
-
-
-INTERNAL = "internal error (a bug in backprop, not in your input)"
-
-
-def _edge(command):
-    """The errors at the edge. A user's mistake (a ``BackpropError``, an ``OSError``) is one line and
-    exit 1; any other exception is a bug: one line saying so and naming the file its traceback went
-    to, exit 2. With tracebacks on (``--debug``) the traceback goes to the terminal instead; ``-v``
-    shows an internal error's traceback on the terminal as well as in the file."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from ..config.plugins import plugin_frame
-        from ..errors import BackpropError
-        if kwargs.get("verbose") and kwargs.get("quiet"):
-            raise typer.BadParameter("give -v/--verbose or -q/--quiet, not both")
-        _state["verbosity"] = 1 if kwargs.get("verbose") else -1 if kwargs.get("quiet") else 0
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise                                  # exits and usage errors: typer's own business
-        except BackpropError as err:
-            _show_traceback()
-            _fail(str(err))
-        except OSError as err:
-            _show_traceback()
-            _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
-        except MemoryError as err:               # past the checks made before allocating (see config/build.py)
-            _show_traceback()
-            _fail(f"out of memory{': ' + str(err) if str(err) else ''} (--debug shows where)")
-        except KeyboardInterrupt:
-            _note("interrupted")
-            raise typer.Exit(130) from None
-        except Exception as err:
-            what = " ".join(f"{type(err).__name__}: {err}".split())      # one line, whatever the message
-            where = plugin_frame(err)
-            if where is not None:          # raised in a plugin: the user's own code, one line saying where
-                _show_traceback()
-                _fail(f"{where}: {what}")
-            _show_traceback(internal=True)            # --debug, or -v: on the terminal
-            if _state["tracebacks"]:
-                _fail(f"{INTERNAL}: {what}", 2)
-            _fail(f"{INTERNAL}: {what}; please report it with the traceback in {_traceback_file()}", 2)
-
-    return wrapper
-
-
-def _show_traceback(internal: bool = False) -> bool:
-    """Print the traceback of the error being handled to stderr, when tracebacks are on (``--debug``),
-    or for an ``internal`` error with ``-v``; returns whether it did."""
-    shown = _state["tracebacks"] or (internal and _state["verbosity"] > 0)
-    if shown:
-        import traceback
-        traceback.print_exc(file=sys.stderr)
-    return shown
-
-
-def _traceback_file() -> str:
-    """Write the traceback of the error being handled, with the version and command line, to a new
-    file in the temporary folder; returns its path."""
-    import platform
-    import tempfile
-    import traceback
-
-    with tempfile.NamedTemporaryFile("w", prefix="backprop-internal-error-", suffix=".txt", delete=False) as f:
-        f.write(f"backprop {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-                f"command: {shlex.join(['backprop', *sys.argv[1:]])}\n\n{traceback.format_exc()}")
-        return f.name
 
 
 SET_HELP = "Override a config key by its dotted path, e.g. --set training.epochs=3 optimizer.lr=0.05."
@@ -163,7 +62,7 @@ def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None
 
 # ---------------------------------------------------------------------------- train
 @app.command()
-@_edge
+@edge
 def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML config file."),
           extra: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="More --set overrides."),
           set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
@@ -197,8 +96,8 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     console = make_console()
     run = open_run(config, overrides, out=out, resume=resume, force=force)
     for warning in run.warnings:
-        _warn(warning)
-    if dry_run or _state["verbosity"] > 0:
+        show_warning(warning)
+    if dry_run or state["verbosity"] > 0:
         for renderable in run_summary(run):
             console.print(renderable)
         if dry_run:
@@ -215,10 +114,10 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     except Interrupted as stop:
         report.close()
         trainer = run.trainer
-        _note(f"{stop.signal_name} in epoch {trainer.epoch + 1} after {trainer.step} steps; checkpoint written "
+        show_note(f"{stop.signal_name} in epoch {trainer.epoch + 1} after {trainer.step} steps; checkpoint written "
               f"to {stop.checkpoint}", "stopped")
         again = ["backprop", "train", str(config)] + [f"--set={item}" for item in overrides]
-        _note("resume with: " + shlex.join(again + ["--resume", str(stop.checkpoint)]))
+        show_note("resume with: " + shlex.join(again + ["--resume", str(stop.checkpoint)]))
         raise typer.Exit(130 if stop.signal_name == "SIGINT" else 143)
     finally:
         report.close()
@@ -234,7 +133,7 @@ def _stop_on_signals(trainer):
     (the work is saved) signals are ignored, so that nothing cuts the exit short."""
     def handler(signum, frame):
         if trainer.stop_requested:
-            _note("already stopping: finishing the step and writing the checkpoint")
+            show_note("already stopping: finishing the step and writing the checkpoint")
             return
         trainer.stop_requested = signal.Signals(signum).name
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -247,7 +146,7 @@ def _stop_on_signals(trainer):
 
 # ---------------------------------------------------------------------------- eval, predict
 @app.command("eval")
-@_edge
+@edge
 def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
           data: Optional[Path] = typer.Option(None, "--data", help="Data to score (default: the config's test set)."),
           labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for IDX --data."),
@@ -281,7 +180,7 @@ def eval_(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .
 
 
 @app.command()
-@_edge
+@edge
 def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
             data: Path = typer.Argument(..., metavar="DATA", help="Samples: CSV (features, label optional), IDX or NPZ."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here (default: stdout)."),
@@ -303,7 +202,7 @@ def predict(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A
 
 
 @app.command()
-@_edge
+@edge
 def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .npz written by train."),
            out: Path = typer.Argument(..., metavar="OUT", help="The ONNX file to write, e.g. model.onnx."),
            verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
@@ -324,7 +223,7 @@ def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A 
 
 # ---------------------------------------------------------------------------- plot
 @app.command()
-@_edge
+@edge
 def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
                                           help="Run directories written by train; a sweep directory plots every trial."),
          metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", metavar="NAMES",
@@ -365,7 +264,7 @@ def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
 
 # ---------------------------------------------------------------------------- gradcheck, summary, schema, time
 @app.command()
-@_edge
+@edge
 def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG|CHECKPOINT]",
                                                        help="Check this config's (or checkpoint's) model; omit to "
                                                             "check the library."),
@@ -400,12 +299,12 @@ def gradcheck(config: Optional[Path] = typer.Argument(None, metavar="[CONFIG|CHE
     if failed:
         for line in gradcheck_failures(results):
             console.print(line)
-        _fail(f"{len(failed)} of {len(results)} gradient checks failed")
+        fail(f"{len(failed)} of {len(results)} gradient checks failed")
     console.print(f"[green]all {len(results)} gradient checks passed[/green]")
 
 
 @app.command()
-@_edge
+@edge
 def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
                                           help="A YAML config (fresh weights) or a checkpoint written by train."),
             sample: int = typer.Option(0, "--sample", "-i", help="The first training sample (file order)."),
@@ -439,11 +338,11 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
         console.print(renderable)
     failed = [row["layer"] for row in result["gradcheck"] or [] if not row["passed"]]
     if failed:
-        _fail(f"the finite-difference check fails for {', '.join(failed)} (part 5)")
+        fail(f"the finite-difference check fails for {', '.join(failed)} (part 5)")
 
 
 @app.command()
-@_edge
+@edge
 def summary(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=CONFIG_OR_CHECKPOINT),
             set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
             verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
@@ -459,7 +358,7 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help
 
 
 @app.command()
-@_edge
+@edge
 def schema(verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Print the config file's JSON Schema (for editors).
 
@@ -470,7 +369,7 @@ def schema(verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
 
 
 @app.command("time")
-@_edge
+@edge
 def time_(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=CONFIG_OR_CHECKPOINT),
           batches: int = typer.Option(20, "--batches", "-n", help="Timed forward/backward passes."),
           set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help=SET_HELP),
@@ -496,7 +395,7 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=C
 
 # ---------------------------------------------------------------------------- sweep
 @app.command()
-@_edge
+@edge
 def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The sweep file (YAML): a config and a search space."),
           workers: Optional[int] = typer.Option(None, "--workers", "-w",
                                                 help="Worker processes on this machine (default: cores / BLAS threads)."),
@@ -531,16 +430,16 @@ def sweep(sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="The swee
                                on_update=report.update)
         finally:
             report.close()
-    for renderable in sweep_results(result, ran=not status, verbosity=_state["verbosity"]):
+    for renderable in sweep_results(result, ran=not status, verbosity=state["verbosity"]):
         console.print(renderable)
     for line in result.worker_errors:
-        _err(line)
+        show_error(line)
     if result.interrupted:
-        _note(f"{result.interrupted}: the running trials ended after their current step; the same command "
+        show_note(f"{result.interrupted}: the running trials ended after their current step; the same command "
               "retries them", "stopped")
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
     if not status and result.best is None:
-        _fail("no trial completed")
+        fail("no trial completed")
 
 
 def main(args: list[str] | None = None) -> None:
@@ -552,11 +451,11 @@ def main(args: list[str] | None = None) -> None:
     try:
         code = command.main(args=args, prog_name="backprop", standalone_mode=False)
     except typer.Abort:
-        _err("aborted")
+        show_error("aborted")
         code = 130
     except typer.TyperException as err:      # click's usage errors, vendored by typer
         ctx = getattr(err, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        _err(err.format_message() + hint)
+        show_error(err.format_message() + hint)
         code = getattr(err, "exit_code", 2)
     sys.exit(code or 0)
