@@ -98,3 +98,36 @@ def test_the_checker_sees_an_upward_import(tmp_path):
             test_imports_go_down(fake)
     finally:
         fake.unlink()
+
+
+def _readme_layout() -> dict[str, str]:
+    """The README's Development listing: each part of the package (``nn``, ``errors.py``) -> its text."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    listing = readme[readme.index("```\nbackprop_cli/\n"):]
+    listing = listing[:listing.index("\n```")]
+    parts, current = {}, None
+    for line in listing.splitlines()[1:]:
+        if line.startswith("  ") and not line.startswith("   "):     # "  nn/   the library ..."
+            current, _, text = line.strip().partition(" ")
+            parts[current.rstrip("/")] = text
+        elif line.startswith(" ") and current is not None:
+            parts[current.rstrip("/")] += " " + line.strip()
+        else:
+            current = None                                           # tests/, examples/: not the package
+    return parts
+
+
+def test_the_readme_layout_names_every_module():
+    """A module added to the package is named in the README's Development listing, under its folder."""
+    parts = _readme_layout()
+    missing = []
+    for path in MODULES:
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        if path.parent == PACKAGE:
+            named = path.name in parts
+        else:
+            named = path.name in parts.get(path.relative_to(PACKAGE).parts[0], "")
+        if not named:
+            missing.append(str(path.relative_to(PACKAGE)))
+    assert not missing, f"not in the README's Development listing: {missing}"
