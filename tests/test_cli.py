@@ -21,12 +21,10 @@ from common import ENV, invoke, ROOT, TINY
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
+def project(iris_dir):
     """A temp directory holding the iris data and a tiny config; the current directory for the test."""
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    (iris_dir / "tiny.yaml").write_text(TINY)
+    return iris_dir
 
 
 def test_train_writes_the_run_directory(project):

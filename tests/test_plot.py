@@ -59,14 +59,12 @@ def lines_by_gid(fig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 @pytest.fixture
-def trained(tmp_path, monkeypatch):
+def trained(iris_dir):
     """A real 4-epoch run of the tiny iris classifier in runs/tiny."""
-    shutil.copy(ROOT / "data" / "iris.csv", tmp_path / "iris.csv")
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    monkeypatch.chdir(tmp_path)
+    (iris_dir / "tiny.yaml").write_text(TINY)
     result = invoke("train", "tiny.yaml", "-q")
     assert result.exit_code == 0, result.output
-    return tmp_path / "runs" / "tiny"
+    return iris_dir / "runs" / "tiny"
 
 
 @pytest.fixture
