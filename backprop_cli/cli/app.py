@@ -383,14 +383,14 @@ def time_(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help=C
     Example: backprop time configs/digits_cnn.yaml --batches 50
     """
     from ..diagnostics.profile import time_config
-    from .render import make_console, timing_table
+    from .render import make_console, timing_table, timing_total
 
     if batches < 1:
         raise typer.BadParameter("--batches must be >= 1")
     cfg, rows = time_config(config, _overrides(set_, None), batches=batches)
     table = timing_table(rows, f"{cfg.name}: batch {cfg.training.batch_size}, mean of {batches} passes "
                                "(backward as in training: no gradient for the data)")
-    make_console().print(f"{sum(r.forward_ms + r.backward_ms for r in rows):.3f} ms per batch" if quiet else table)
+    make_console().print(timing_total(rows) if quiet else table)
 
 
 # ---------------------------------------------------------------------------- sweep

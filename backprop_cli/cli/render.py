@@ -360,6 +360,11 @@ def run_summary(run) -> list:
     return [line, summary_table(*model_rows(run.trainer.model, data.input_shape))]
 
 
+def timing_total(rows) -> str:
+    """``time -q``: ``1.234 ms per batch``, forward and backward of every layer."""
+    return f"{sum(r.forward_ms + r.backward_ms for r in rows):.3f} ms per batch"
+
+
 def timing_table(rows, title: str) -> Table:
     """Per-layer forward/backward milliseconds, their share of the total, and the total per batch."""
     total = sum(r.forward_ms + r.backward_ms for r in rows) or 1.0
