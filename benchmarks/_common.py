@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,30 @@ def parser(description: str, repeats: int = 5) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="A reduced size, as a smoke test (figures mean little).")
     p.add_argument("--repeats", type=int, default=repeats, help=f"Timed repeats per contender (default {repeats}).")
     p.add_argument("--no-torch", action="store_true", help="Skip the PyTorch rows even if torch imports.")
+    p.add_argument("--load", type=int, default=0, metavar="N",
+                   help="Run N busy processes beside every contender while it is timed (a shared machine).")
     return p
+
+
+@contextmanager
+def busy_processes(n: int):
+    """``n`` processes that keep one core busy each (a Python loop), for as long as the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if n else 0)               # let them start spinning
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+#: Every model's epoch under ``--load`` against PyTorch's under the same load.
+LOADED_TARGET = 1.2
+
+
+def load_header(n: int) -> str:
+    return f"{n} busy process{'es' if n != 1 else ''} beside every contender (--load {n})" if n else "quiet (--load 0)"
 
 
 # --------------------------------------------------------------------------- threads and torch
@@ -205,6 +229,27 @@ def backprop_contender(config: dict, x, y):
     return prepare
 
 
+def with_threads(config: dict, threads) -> dict:
+    return {**config, "training": {**config["training"], "threads": threads}}
+
+
+def thread_contenders(config: dict, x, y) -> dict:
+    """backprop's epoch on ``(x, y)`` with ``training.threads`` auto, 1 and every core: does ``auto``
+    choose as well as the better fixed setting, quiet and under load?"""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    settings = {"threads auto": "auto", "threads 1": 1, **({f"threads {cores}": cores} if cores > 1 else {})}
+    return {name: backprop_contender(with_threads(config, value), x, y) for name, value in settings.items()}
+
+
+def thread_row(times: dict[str, list[float]], limit: float = 1.10) -> Row:
+    """``auto``'s time over the better of the fixed settings, per repeat (median)."""
+    fixed = [v for k, v in times.items() if k.startswith("threads ") and k != "threads auto"]
+    r = median([a / min(f) for a, *f in zip(times["threads auto"], *fixed)])
+    return Row("threads auto vs the better of " + " and ".join(k.split()[1] for k in times if k.startswith("threads ")
+                                                                 and k != "threads auto"),
+               f"{r:.3f}x", f"<= {limit:.2f}x", r <= limit)
+
+
 def initial_weights(config: dict, input_shape) -> list[np.ndarray]:
     """The parameters backprop draws for ``config``, in ``parameters()`` order: every contender starts here."""
     params, _ = backprop_trainer(config, input_shape).model.parameters()
@@ -317,10 +362,11 @@ def synthetic_classes(n: int, shape: tuple[int, ...], classes: int = 10, seed: i
 
 def cnn_vs_torch(*, title: str, label: str, unit: str, config: dict, shape: tuple[int, ...], torch_model,
                  sizes: tuple[int, int], batch: int, target: float, repeats: int, quick_repeats: int,
-                 profile_whole_epoch: bool = False) -> None:
+                 profile_whole_epoch: bool = False, thread_share: int = 10) -> None:
     """The CNN benchmarks' one body: an epoch of ``config`` through backprop's engine against
-    ``torch_model(torch)`` from the same weights in the same order, then the table.
-    ``sizes`` is (samples, samples with --quick)."""
+    ``torch_model(torch)`` from the same weights in the same order, and :func:`thread_contenders` on
+    1/``thread_share`` of the data, all under ``--load``; then the table. ``sizes`` is (samples, samples with
+    --quick); ``target`` is the ratio to PyTorch when quiet (under load: :data:`LOADED_TARGET`)."""
     p = parser(title, repeats=repeats)
     p.add_argument("--profile", action="store_true", help="Also time each backprop layer (forward, backward).")
     args = p.parse_args()
@@ -329,8 +375,12 @@ def cnn_vs_torch(*, title: str, label: str, unit: str, config: dict, shape: tupl
     threads = blas_threads()
     torch, why_not = import_torch(threads, args.no_torch)
     x, y = synthetic_classes(n, shape)
-    contenders = {"backprop": backprop_contender(config, x, y)}
-    notes = [machine_header(threads, torch), f"{n:,} {unit}, batch {batch}, median of {repeats} interleaved repeats"]
+    part = n // thread_share
+    contenders = {"backprop": backprop_contender(config, x, y), **thread_contenders(config, x[:part], y[:part])}
+    notes = [machine_header(threads, torch), load_header(args.load),
+             f"{n:,} {unit}, batch {batch}, median of {repeats} interleaved repeats; the threads rows on "
+             f"{part:,} {unit}"]
+    target = LOADED_TARGET if args.load else target
     optim = config["optimizer"]
     if torch is not None:
         def make(config_, x_, y_):
@@ -348,15 +398,17 @@ def cnn_vs_torch(*, title: str, label: str, unit: str, config: dict, shape: tupl
         notes.append(f"same math: after one epoch on {k:,} {unit}, backprop's weights differ from PyTorch's by at "
                      f"most {drift32:.1e} in float32 and {drift64:.1e} in float64 (float32 sums run in another "
                      f"order; behind max pooling, a near-tie can then send a gradient another way)")
-    t = interleaved(contenders, repeats)
+    with busy_processes(args.load):
+        t = interleaved(contenders, repeats)
     ours = t["backprop"]
     if torch is not None:
         rows = [ratio_row(f"{label} epoch vs PyTorch CPU", ours, t["PyTorch"], target)]
     else:
         rows = [Row(f"{label} epoch vs PyTorch CPU", "skipped", f"<= {target:.2f}x", None)]
         notes.append(f"PyTorch row: {why_not}")
+    rows.append(thread_row(t))
     rows.append(Row(f"{label} epoch, backprop", f"{median(ours):.3f} s ({n / median(ours):,.0f} {unit}/s)"))
-    notes.insert(2, "seconds per epoch, median (min-max): " + "; ".join(f"{k} {spread(v)}" for k, v in t.items()))
+    notes.insert(3, "seconds per epoch, median (min-max): " + "; ".join(f"{k} {spread(v)}" for k, v in t.items()))
     notes.append(load_note())
     if args.profile:
         notes += layer_profile(config, x, y, **({"batches": len(x) // batch} if profile_whole_epoch else {}))

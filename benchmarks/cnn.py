@@ -40,7 +40,7 @@ def torch_lenet(torch):
 
 def main() -> None:
     cnn_vs_torch(title="LeNet on 28x28, one epoch", label="LeNet", unit="images", config=CONFIG, shape=SHAPE,
-                 torch_model=torch_lenet, sizes=(60_000, 6_000), batch=BATCH, target=1.5,
+                 torch_model=torch_lenet, sizes=(60_000, 6_000), batch=BATCH, target=1.0,
                  repeats=5, quick_repeats=2, profile_whole_epoch=False)
 
 

@@ -42,7 +42,7 @@ def torch_cnn1d(torch):
 
 def main() -> None:
     cnn_vs_torch(title="1-D CNN on (N, 1, 40), one epoch", label="1-D CNN", unit="signals", config=CONFIG, shape=SHAPE,
-                 torch_model=torch_cnn1d, sizes=(4_000, 800), batch=BATCH, target=2.0,
+                 torch_model=torch_cnn1d, sizes=(4_000, 800), batch=BATCH, target=0.8, thread_share=1,
                  repeats=15, quick_repeats=3, profile_whole_epoch=True)
 
 

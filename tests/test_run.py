@@ -59,9 +59,9 @@ def test_a_resume_mismatch_lists_real_differences_one_per_line(project):
     other = invoke("train", "adam.yaml", "-q", "--resume", "runs/cos/last.npz")
     assert other.exit_code == 1
     lines = other.stderr.splitlines()
-    assert lines[0] == ("error: runs/cos/last.npz: --resume: the config differs from the run being resumed in "
-                        "2 places (only training.epochs, training.checkpoint_every and output may change, and where the "
-                        "data files are):")
+    assert lines[0] == ("error: runs/cos/last.npz: --resume: the config differs from the run being resumed in 2 "
+                        "places (only training.epochs, training.checkpoint_every, training.threads and output may "
+                        "change, and where the data files are):")
     assert lines[1:] == ["error: adam.yaml:8: model.0.Linear.out_features: 8 in the checkpoint, 6 here",
                          "error: adam.yaml:13: optimizer.name: 'sgd' in the checkpoint, 'adam' here"]
     many = ["seed=1", "training.batch_size=8", "training.shuffle=false", "training.dtype=float64",
@@ -85,8 +85,13 @@ def test_files_are_written_checkpoint_first_and_config_yaml_after_the_first_epoc
         order.append(Path(path).name)
         real(path, write)
 
+    def copy_spy(source, path):               # last.npz of an epoch that is also the best: best.npz's bytes
+        order.append(Path(path).name)
+        checkpoint.copy_file(source, path)
+
     monkeypatch.setattr(checkpoint, "atomic_write", spy)
     monkeypatch.setattr(run, "atomic_write", spy)
+    monkeypatch.setattr(run, "copy_file", copy_spy)
     (project / "every2.yaml").write_text(COSINE.replace("epochs: 3", "epochs: 3, checkpoint_every: 2"))
     assert invoke("train", "every2.yaml", "-q").exit_code == 0
     epoch1, rest = order[:3], order[3:]
@@ -167,3 +172,25 @@ def test_a_finished_run_resumed_into_another_directory_writes_it(project):
     assert sorted(p.name for p in (project / "again").iterdir()) == ["config.yaml", "last.npz", "metrics.csv",
                                                                      "run.json"]
     assert (project / "again/metrics.csv").read_text() == (project / "runs/cos/metrics.csv").read_text()
+
+
+def test_background_writes_keep_their_order_and_hand_back_the_first_failure():
+    import time
+
+    from backprop_cli.engine.checkpoint import BackgroundWrites
+
+    done, writes = [], BackgroundWrites(depth=1)
+    writes.submit(lambda: (time.sleep(0.05), done.append("last.npz")))
+    writes.submit(done.append, "metrics.csv")
+    writes.flush()
+    assert done == ["last.npz", "metrics.csv"]          # the metrics never run ahead of the checkpoint
+
+    def full_disk():
+        raise OSError(28, "No space left on device", "runs/x/last.npz")
+    writes.submit(full_disk)
+    writes.submit(done.append, "after the failure")     # may be queued before the failure is seen
+    with pytest.raises(OSError, match="No space left"):
+        writes.flush()
+    writes.submit(done.append, "after it was handed over")
+    writes.flush()                                       # the failure is handed over once
+    assert done == ["last.npz", "metrics.csv"]           # and nothing is written after it

@@ -52,12 +52,20 @@ VERBOSE = typer.Option(False, "--verbose", "-v", help="More detail (and an inter
 QUIET = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors.")
 
 
-def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None = None) -> list[str]:
+def _overrides(set_: list[str] | None, extra: list[str] | None, seed: int | None = None,
+               threads: str | None = None) -> list[str]:
     items = list(set_ or []) + list(extra or [])
     for item in extra or []:
         if "=" not in item:
             raise typer.BadParameter(f"unexpected argument {item!r}; overrides look like KEY=VALUE")
-    return items + ([f"seed={seed}"] if seed is not None else [])
+    return items + ([f"seed={seed}"] if seed is not None else []) + \
+        ([f"training.threads={threads}"] if threads is not None else [])
+
+
+def _threads(value: str | None) -> str | None:
+    if value is None or value == "auto" or (value.isdigit() and int(value) > 0):
+        return value
+    raise typer.BadParameter(f"expected 'auto' or a positive number of threads, got {value!r}")
 
 
 # ---------------------------------------------------------------------------- train
@@ -70,6 +78,9 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
           resume: Optional[Path] = typer.Option(None, "--resume", metavar="CKPT",
                                                 help="Continue the run in this checkpoint up to the config's epochs."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
+          threads: Optional[str] = typer.Option(None, "--threads", metavar="auto|N", callback=_threads,
+                                                help="BLAS threads while training (training.threads): N, "
+                                                     "or auto (default): the cores other processes leave free."),
           force: bool = typer.Option(False, "--force", help="Overwrite the results of an existing run directory."),
           print_config: bool = typer.Option(False, "--print-config",
                                             help="Print the resolved config (defaults filled, overrides applied) "
@@ -89,7 +100,7 @@ def train(config: Path = typer.Argument(..., metavar="CONFIG", help="The YAML co
     from ..engine.trainer import Interrupted
     from .render import TrainingReport, make_console, plain_output, run_summary, training_results
 
-    overrides = _overrides(set_, extra, seed)
+    overrides = _overrides(set_, extra, seed, threads)
     if print_config:
         typer.echo(config_text(config, overrides), nl=False)
         return

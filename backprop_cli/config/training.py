@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from .fields import JsonAlso, NonNegFloat, PosFloat, PosInt, Section
+from .source import show
 
 
 class EarlyStopping(Section):
@@ -20,6 +21,16 @@ class EarlyStopping(Section):
 def _switch(value: Any) -> Any:
     """``early_stopping: true`` means the defaults, ``false`` means none."""
     return {} if value is True else None if value is False else value
+
+
+def _threads(value: Any) -> int | str:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"expected auto or a positive number of threads, got {show(value)}")
+
+
+Threads = Annotated[int | str, PlainValidator(_threads),
+                    WithJsonSchema({"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]})]
 
 
 class TrainingConfig(Section):
@@ -37,6 +48,9 @@ class TrainingConfig(Section):
                                                 "(min) or rise (max); auto: max for accuracy, F1, ROC-AUC and R2.")
     early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_switch), JsonAlso({"type": "boolean"})] = Field(
         None, description="Stop when the monitored metric stops improving; true: the defaults.")
+    threads: Threads = Field("auto", description=(
+        "BLAS threads while training: a number, or auto: the cores other processes leave free, "
+        "followed as the load changes (at most the BLAS's own count; see backprop_cli.engine.threads)."))
     checkpoint_every: PosInt = Field(1, description="Write last.npz every this many epochs (and at the end).")
     clip_grad_norm: PosFloat | None = Field(None, description="Rescale the gradients when their global L2 norm "
                                             "exceeds this.")

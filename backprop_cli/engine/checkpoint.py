@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +86,60 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+class BackgroundWrites:
+    """File writes done in order on one thread beside training, so an epoch does not wait for a
+    checkpoint's zip, digests and fsync (measured by ``benchmarks/checkpoints.py``).
+
+    :meth:`submit` queues ``write(*args)`` (each a complete, atomic write); at most ``depth`` wait, so a
+    slow disk holds training back rather than filling memory. The first write that fails stops the
+    rest and its exception is raised in the caller's thread, by the next :meth:`submit` or by
+    :meth:`flush`, which waits until every queued write is done; later writes are dropped (the run
+    stops on the error). Callers hand over arrays they no longer change (copies: ``state_dict``
+    makes them).
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None       # the failure, until it is handed over
+        self._failed = False                            # once a write failed, no later one is done
+        self._thread: threading.Thread | None = None
+
+    def submit(self, write, *args) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="backprop-writes", daemon=True)
+            self._thread.start()
+        self._queue.put((write, args))
+
+    def flush(self) -> None:
+        """Wait for every queued write; raise the first failure."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            write, args = self._queue.get()
+            try:
+                if not self._failed:               # after a failure the rest are dropped, not half-done
+                    write(*args)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                self._error, self._failed = err, True
+            finally:
+                self._queue.task_done()
+
+
+def copy_file(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """``path`` becomes a copy of ``source``, atomically (:func:`atomic_write`)."""
+    data = Path(source).read_bytes()
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _umask() -> int:

@@ -238,7 +238,7 @@ def make_trainer(config: Config, model: Sequential, criterion: Criterion, callba
     return Trainer(model, criterion, build_optimizer(config, params, grads), build_schedule(config),
                    batch_size=t.batch_size, shuffle=t.shuffle, seed=config.seed, clip_norm=t.clip_grad_norm,
                    clip_value=t.clip_grad_value, monitor=monitor, mode=mode, early_stopping=early,
-                   callbacks=list(callbacks))
+                   callbacks=list(callbacks), threads=t.threads)
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -251,10 +251,11 @@ def run_meta(config: Config, data: Data, environment: dict | None = None, folder
             "environment": environment or current_environment(config.seed)}
 
 
-def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
-    """Write ``trainer``'s whole state with :func:`run_meta`, the normaliser and a table's columns
-    (atomically). The model's caches (``clear_state``) go first: nothing of the last batch is kept past
-    a checkpoint."""
+def checkpoint_contents(path: str | Path, trainer: Trainer, config: Config, data: Data,
+                        environment: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of the checkpoint at ``path``: ``trainer``'s whole state (copies) with
+    :func:`run_meta`, the normaliser and a table's columns. The model's caches (``clear_state``) go
+    first: nothing of the last batch is kept past a checkpoint."""
     trainer.model.clear_state()
     meta, arrays = trainer.state_dict()
     meta.update(run_meta(config, data, environment, Path(path).parent))
@@ -262,7 +263,12 @@ def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environ
     if data.columns is not None:
         meta["columns"], means = data.columns.state_dict()
         arrays.update({f"columns.{k}": v for k, v in means.items()})
-    save_checkpoint(path, meta, arrays)
+    return meta, arrays
+
+
+def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
+    """Write :func:`checkpoint_contents` to ``path`` (atomically)."""
+    save_checkpoint(path, *checkpoint_contents(path, trainer, config, data, environment))
 
 
 @dataclass

@@ -19,9 +19,11 @@ except ImportError:                                 # Windows
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
 from ..config.source import show, yaml_dump
 from ..errors import CheckpointError, ConfigError
-from .checkpoint import Checkpoint, atomic_write, check_weights, load_checkpoint
+from .checkpoint import (BackgroundWrites, Checkpoint, atomic_write, check_weights, copy_file, load_checkpoint,
+                         save_checkpoint)
 from .environment import environment, resume_warning
-from .experiment import Data, build, check_criterion, check_output, data_files, load_data, make_trainer, save
+from .experiment import (Data, build, check_criterion, check_output, checkpoint_contents, data_files, load_data,
+                         make_trainer)
 from . import tracking
 from .gradients import CSV_COLUMNS, GradientFlow, csv_rows
 from .metrics import Report
@@ -29,7 +31,7 @@ from .trainer import Callback, Interrupted, Trainer, measure
 
 
 #: Keys a resumed run may change: how long it goes on, how often it saves, where it writes.
-RESUMABLE_CHANGES = ("training.epochs", "training.checkpoint_every", "output")
+RESUMABLE_CHANGES = ("training.epochs", "training.checkpoint_every", "training.threads", "output")
 #: And where its data files are: their contents are compared instead (:func:`changed_data`).
 DATA_PATHS = tuple(f"data.{key}" for key in DATA_FILES)
 
@@ -356,6 +358,8 @@ class RunDirectory(Callback):
         self.replacing: list[str] = []           # an earlier run's results, replaced when this one starts
         self._lock = RunLock(self.path)
         self._saved_at: tuple[int, int] | None = None
+        self._writes = BackgroundWrites()          # every file is written beside training, in order
+        self._last_state: tuple[tuple[int, int], Path] | None = None   # (epoch, step) of the last save, its file
 
     def existing(self) -> list[str]:
         """The results already in the directory (:data:`RESULTS`)."""
@@ -369,7 +373,11 @@ class RunDirectory(Callback):
         self._lock.acquire()
 
     def unlock(self) -> None:
-        self._lock.release()
+        """Wait for the writes under way (raising the first that failed), then release the lock."""
+        try:
+            self._writes.flush()
+        finally:
+            self._lock.release()
 
     def remove_orphans(self) -> None:
         """Remove the temporary files of an atomic write that a killed run left (``.last.npz.x1y2.tmp``);
@@ -403,7 +411,15 @@ class RunDirectory(Callback):
             self.save(trainer, "last.npz")
 
     def save(self, trainer: Trainer, name: str) -> Path:
-        save(self.path / name, trainer, self.config, self.data, self.environment)
+        """Write ``name`` (in the background); the same state saved under another name just before
+        (``best.npz``, then ``last.npz`` at an epoch that is both) is the same bytes: copied, not rebuilt."""
+        path, state = self.path / name, (trainer.epoch, trainer.step)
+        if self._last_state is not None and self._last_state[0] == state:
+            self._writes.submit(copy_file, self._last_state[1], path)
+        else:
+            self._writes.submit(save_checkpoint, path, *checkpoint_contents(path, trainer, self.config, self.data,
+                                                                             self.environment))
+        self._last_state = (state, path)
         self.written.add(name)
         if name == "last.npz":
             self._saved_at = (trainer.epoch, trainer.step)
@@ -423,7 +439,10 @@ class RunDirectory(Callback):
     def _write_csv(self, name: str, columns, rows) -> None:
         cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
         lines = [",".join(columns)] + [",".join(cell(v) for v in row) for row in rows]
-        atomic_write(self.path / name, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+        self._write_text(name, "\n".join(lines) + "\n")
+
+    def _write_text(self, name: str, text: str) -> None:
+        self._writes.submit(atomic_write, self.path / name, lambda f: f.write(text.encode()))
 
     def commit(self) -> None:
         """After this run's first results are written: its resolved config.yaml and run.json, and the
@@ -431,14 +450,11 @@ class RunDirectory(Callback):
         do nothing."""
         if "config.yaml" in self.written:
             return
-        text = yaml_dump(self.config.dump(relative_to=self.path))
-        atomic_write(self.path / "config.yaml", lambda f: f.write(text.encode()))
-        record = json.dumps(self.run_record(), indent=2) + "\n"
-        atomic_write(self.path / "run.json", lambda f: f.write(record.encode()))
+        self._write_text("config.yaml", yaml_dump(self.config.dump(relative_to=self.path)))
+        self._write_text("run.json", json.dumps(self.run_record(), indent=2) + "\n")
         self.written.update(("config.yaml", "run.json"))
-        for name in self.replacing:
-            if name not in self.written:
-                (self.path / name).unlink(missing_ok=True)
+        replaced = [self.path / name for name in self.replacing if name not in self.written]
+        self._writes.submit(lambda: [path.unlink(missing_ok=True) for path in replaced])
 
 
 class RunLock:

@@ -44,6 +44,7 @@ from ..nn.init import random_streams
 from ..nn.module import Criterion, Module, acc_grad_parameters
 from ..optim.clip import clip_grad_norm, clip_grad_value
 from .metrics import Metrics, Report
+from .threads import BlasThreads, check_setting
 
 
 class Callback:
@@ -231,10 +232,12 @@ class Trainer:
     mode: str = "min"
     early_stopping: EarlyStopping | None = None
     callbacks: list[Callback] = field(default_factory=list)
+    threads: int | str | None = None     # BLAS threads while fitting: N, "auto" (engine.threads), None: as they are
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_setting(self.threads)
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
         if getattr(self.criterion, "reduction", "mean") == "none":
@@ -251,6 +254,7 @@ class Trainer:
         self.running_loss: float | None = None     # the epoch's loss per sample so far
         self._resume: Position | None = None      # where an interrupted epoch goes on
         self._watching: tuple[str, str] | None = None   # (metric, mode) this fit monitors
+        self._blas = BlasThreads(None)             # the BLAS threads of the fit under way
 
     @property
     def best_epoch(self) -> int | None:
@@ -299,18 +303,20 @@ class Trainer:
         self._watching = watch
         self.stop_reason = None
         self._emit("on_train_begin")
-        while self.epoch < epochs and self.stop_reason is None:
-            if self.stop_requested:
-                raise Interrupted(self.stop_requested)
-            with np.errstate(all="ignore"):       # non-finite values are detected and reported in the step
-                record = self._run_epoch(x, y)
-                if validate:
-                    val = evaluate(self.model, self.criterion, x_val, y_val, batch_size=max(self.batch_size, 256))
-                    record.update({f"val_{k}": v for k, v in val.items()})
-            self.epoch += 1
-            self.history.append(record)
-            self._after_epoch(record)
-            self._emit("on_epoch_end", record)
+        with BlasThreads(self.threads) as self._blas:      # the caller's BLAS threads come back after
+            while self.epoch < epochs and self.stop_reason is None:
+                if self.stop_requested:
+                    raise Interrupted(self.stop_requested)
+                with np.errstate(all="ignore"):   # non-finite values are detected and reported in the step
+                    record = self._run_epoch(x, y)
+                    if validate:
+                        val = evaluate(self.model, self.criterion, x_val, y_val,
+                                       batch_size=max(self.batch_size, 256))
+                        record.update({f"val_{k}": v for k, v in val.items()})
+                self.epoch += 1
+                self.history.append(record)
+                self._after_epoch(record)
+                self._emit("on_epoch_end", record)
         self._emit("on_train_end", self.stop_reason or "completed")   # sees the final state
         if self.stop_reason == "early stopping" and self.best.state is not None:
             self.model.load_state_dict(self.best.state)
@@ -338,6 +344,7 @@ class Trainer:
             pos.add(*loss_sum_and_weight(self.criterion, loss, output, yb), len(idx))
             self.running_loss = pos.running_loss
             self._emit("on_batch_end", b, loss, len(idx))
+            self._blas.tick()
             if self.stop_requested and pos.batch < batches:
                 pos.seconds = before + time.perf_counter() - started
                 self._resume = pos
@@ -378,7 +385,7 @@ class Trainer:
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """``(meta, arrays)``: JSON-able numbers and lists, and named arrays, enough to resume exactly."""
         meta = {
-            "epoch": self.epoch, "step": self.step, "history": self.history, "stop_reason": self.stop_reason,
+            "epoch": self.epoch, "step": self.step, "history": list(self.history), "stop_reason": self.stop_reason,
             "best_metric": self.best.metric, "best_epoch": self.best.epoch, "bad_epochs": self.best.bad_epochs,
             **dict(zip(("monitor", "mode"), self._watching or (self.monitor, self.mode))),   # what chose the best epoch (and best.npz)
             "rng": _rng_state(self.rng),
