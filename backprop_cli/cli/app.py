@@ -348,13 +348,18 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help
             verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """The model as a table: layers, output shapes, parameters (-q: the total alone).
 
+    A checkpoint's environment and data files (with their SHA-256) follow, as eval shows them.
+
     Example: backprop summary configs/digits_cnn.yaml   (or a checkpoint: runs/digits_cnn/best.npz)
     """
     from ..engine.experiment import summarize
-    from .render import make_console, summary_table
+    from .render import environment_table, make_console, summary_table
 
-    table = summary_table(*summarize(config, _overrides(set_, None)))
-    make_console().print(table.caption if quiet else table)
+    rows, total, recorded = summarize(config, _overrides(set_, None))
+    table, console = summary_table(rows, total), make_console()
+    console.print(table.caption if quiet else table)
+    if not quiet and recorded and recorded["environment"]:
+        console.print(environment_table(recorded["environment"], recorded["data_files"]))
 
 
 @app.command()
