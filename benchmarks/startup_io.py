@@ -57,17 +57,19 @@ def checkpoint_cost(folder: Path, repeats: int) -> tuple[list[float], list[float
     from backprop_cli.engine.run import open_run
 
     run = open_run(ROOT / "configs" / "digits_mlp.yaml", ["training.epochs=1"], out=folder / "ckpt", force=True)
-    data, trainer = run.data, run.trainer
-    run.directory.start()
-    trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=1)      # warm-up
-    epochs, writes = [], []
-    for i in range(repeats):
-        start = time.perf_counter()
-        trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=i + 2)
-        epochs.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        path = run.directory.save(trainer, "last.npz")
-        writes.append(time.perf_counter() - start)
+    data, trainer = run.data, run.trainer          # open_run made the run directory and holds its lock
+    try:
+        trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=1)      # warm-up
+        epochs, writes = [], []
+        for i in range(repeats):
+            start = time.perf_counter()
+            trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=i + 2)
+            epochs.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            path = run.directory.save(trainer, "last.npz")
+            writes.append(time.perf_counter() - start)
+    finally:
+        run.directory.unlock()
     return epochs, writes, path.stat().st_size
 
 

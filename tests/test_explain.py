@@ -102,6 +102,16 @@ def test_explain_is_plain_and_fits_100_columns_when_piped():
     assert result.stdout.count("pass ") == 7 and "FAIL" not in result.stdout
 
 
+def test_quiet_explain_is_the_loss_the_step_and_the_check():
+    loud, quiet = invoke(DIGITS, "--sample", 0), invoke(DIGITS, "--sample", 0, "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert len(quiet.stdout.splitlines()) < len(loud.stdout.splitlines()) / 3
+    assert "1. forward" not in quiet.stdout and "3. backward" not in quiet.stdout
+    loss = next(line for line in loud.stdout.splitlines() if line.strip().startswith("loss = "))
+    assert loss in quiet.stdout and "4. step" in quiet.stdout and "1.weight" in quiet.stdout
+    assert "the step is -lr * grad" in quiet.stdout and quiet.stdout.count("pass ") == 7
+
+
 def test_layer_limits_the_backward_part():
     r = as_json(DIGITS, "--layer", 3, "--no-check")
     assert [b["index"] for b in r["backward"]] == [3] and r["gradcheck"] is None

@@ -10,7 +10,7 @@ import pytest
 from backprop_cli import nn
 from backprop_cli.cli.app import app
 from backprop_cli.engine.experiment import forward_all, model_inputs, read_eval_data, restore
-from common import ROOT, needs_extra, runner
+from common import ROOT, TINY, needs_extra, runner
 
 CONV1D = """\
 name: conv1d
@@ -108,6 +108,18 @@ def export_and_compare(checkpoint: Path, tmp_path: Path) -> None:
 def test_the_shipped_digits_models_export_and_run_in_onnxruntime(config, tmp_path):
     needs_onnx()
     export_and_compare(train(ROOT / "configs" / config, tmp_path / config.removesuffix(".yaml")), tmp_path)
+
+
+def test_quiet_export_prints_only_the_file_written(iris_dir):
+    needs_onnx(runtime=False)
+    (iris_dir / "tiny.yaml").write_text(TINY)
+    checkpoint = train(iris_dir / "tiny.yaml", iris_dir / "runs/tiny")
+    loud = runner.invoke(app, ["export", str(checkpoint), "m.onnx"])
+    quiet = runner.invoke(app, ["export", str(checkpoint), "q.onnx", "-q"])
+    assert loud.exit_code == quiet.exit_code == 0, quiet.output
+    assert len(loud.stdout.splitlines()) == 4 and "  nodes " in loud.stdout
+    [line] = quiet.stdout.splitlines()
+    assert line.startswith("wrote q.onnx: ONNX opset") and (iris_dir / "q.onnx").is_file()
 
 
 def signals(path: Path, shape, seed=0) -> None:

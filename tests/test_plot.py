@@ -167,6 +167,15 @@ def test_a_column_without_numbers_says_so_and_the_rest_is_drawn(tmp_path):
     assert "train_loss" in result.stdout
 
 
+def test_quiet_plot_draws_the_chart_without_notes_and_writes_a_picture_silently(tmp_path, mpl):
+    run = write_run(tmp_path / "r", "epoch,train_loss,val_loss", ["1,0.9,", "2,0.7,"], monitor="train_loss")
+    loud, quiet = invoke("plot", run), invoke("plot", run, "-q")
+    assert quiet.exit_code == 0 and "note:" in loud.stderr and quiet.stderr == ""
+    assert quiet.stdout == loud.stdout and "train_loss" in quiet.stdout
+    written = invoke("plot", run, "--out", tmp_path / "c.png", "-q")
+    assert written.exit_code == 0 and written.output == "" and png_size(tmp_path / "c.png")[0] > 0
+
+
 def test_sweep_directory_plots_every_trial(tmp_path, mpl):
     from backprop_cli.diagnostics.figures import curves_figure
 

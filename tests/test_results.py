@@ -102,6 +102,19 @@ def test_checkpoints_and_run_json_record_the_environment(project):
     assert "environment of the run that wrote it" in shown.stdout and np.__version__ in shown.stdout
 
 
+def test_summary_of_a_checkpoint_shows_its_environment_and_data_files_as_eval_does(project):
+    (project / "tiny.yaml").write_text(TINY.replace("epochs: 30", "epochs: 1"))
+    assert invoke("train", "tiny.yaml", "-q", "--seed", "7").exit_code == 0
+    digest = load_checkpoint("runs/tiny/last.npz").meta["data_files"][0]["sha256"]
+    for verb in ("summary", "eval"):
+        shown = invoke(verb, "runs/tiny/last.npz")
+        assert shown.exit_code == 0, shown.output
+        assert "environment of the run that wrote it" in shown.stdout and np.__version__ in shown.stdout
+        assert "data.train" in shown.stdout and digest in shown.stdout, verb
+    assert invoke("summary", "runs/tiny/last.npz", "-q").stdout == "67 parameters (0.00 MiB as float32)\n"
+    assert "environment" not in invoke("summary", "tiny.yaml").stdout
+
+
 def test_without_threadpoolctl_the_blas_comes_from_numpy_s_build_configuration(monkeypatch):
     import builtins
 

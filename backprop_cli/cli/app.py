@@ -220,7 +220,7 @@ def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A 
     """Export a checkpoint's model to ONNX, taking raw inputs as predict does.
 
     The normalisation is the graph's first nodes; outputs are the model's output and, for classifiers,
-    the probabilities. Needs the onnx extra.
+    the probabilities (-q: the file written alone). Needs the onnx extra.
 
     Example: backprop export runs/digits_cnn/best.npz digits_cnn.onnx
     """
@@ -228,7 +228,7 @@ def export(checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A 
     from .render import export_lines, make_console
 
     console = make_console()
-    for line in export_lines(export_checkpoint(checkpoint, out)):
+    for line in export_lines(export_checkpoint(checkpoint, out))[:1 if quiet else None]:
         console.print(line)
 
 
@@ -249,7 +249,8 @@ def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
          verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """Draw learning curves over epochs: in the terminal, or to a picture.
 
-    Losses share a panel (log scale when they span decades); the best epoch is starred.
+    Losses share a panel (log scale when they span decades); the best epoch is starred. -q: the chart
+    alone, without the notes on stderr or the file written.
 
     Example: backprop plot runs/digits_mlp --out curves.png
     """
@@ -266,6 +267,8 @@ def plot(runs: List[Path] = typer.Argument(..., metavar="RUN_DIR",
         for renderable in curves_chart(curves, console):
             console.print(renderable)
         console.file.flush()
+    if quiet:
+        return
     err = make_console(stderr=True)
     for note in curves.notes:
         err.print(f"[dim]note:[/dim] {escape(note)}")
@@ -330,7 +333,8 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
     On real samples of the config's training data, every number computed by the library: each
     layer's output, the criterion's dLoss/dOutput, each layer's grad_input and parameter gradients
     with the formula from its docstring, the optimizer's change of every weight beside -lr * grad,
-    and a finite-difference check of this very batch.
+    and a finite-difference check of this very batch. -q: the loss, the optimizer's step and the
+    check alone.
 
     Example: backprop explain configs/digits_mlp.yaml --sample 0
     """
@@ -345,7 +349,7 @@ def explain(source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT",
         typer.echo(json.dumps(result))
         return
     console = make_console()
-    for renderable in explanation(result):
+    for renderable in explanation(result, brief=quiet):
         console.print(renderable)
     failed = [row["layer"] for row in result["gradcheck"] or [] if not row["passed"]]
     if failed:
@@ -359,13 +363,18 @@ def summary(config: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help
             verbose: bool = VERBOSE, quiet: bool = QUIET) -> None:
     """The model as a table: layers, output shapes, parameters (-q: the total alone).
 
+    A checkpoint's environment and data files (with their SHA-256) follow, as eval shows them.
+
     Example: backprop summary configs/digits_cnn.yaml   (or a checkpoint: runs/digits_cnn/best.npz)
     """
     from ..engine.experiment import summarize
-    from .render import make_console, summary_table
+    from .render import environment_table, make_console, summary_table
 
-    table = summary_table(*summarize(config, _overrides(set_, None)))
-    make_console().print(table.caption if quiet else table)
+    rows, total, recorded = summarize(config, _overrides(set_, None))
+    table, console = summary_table(rows, total), make_console()
+    console.print(table.caption if quiet else table)
+    if not quiet and recorded and recorded["environment"]:
+        console.print(environment_table(recorded["environment"], recorded["data_files"]))
 
 
 @app.command()

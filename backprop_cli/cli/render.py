@@ -250,12 +250,13 @@ def evaluation(result: dict, split: str) -> list:
     if "confusion_matrix" in result:
         out.append(confusion_table(result["confusion_matrix"], result["classes"], result["per_class"]))
     if result.get("environment"):
-        out.append(environment_table(result["environment"]))
+        out.append(environment_table(result["environment"], result.get("data_files")))
     return out
 
 
-def environment_table(env: dict) -> Table:
-    """The versions, BLAS, platform, command line and seed a checkpoint was written with."""
+def environment_table(env: dict, data_files: list[dict] | None = None) -> Table:
+    """The versions, BLAS, platform, command line and seed a checkpoint was written with, and the
+    data files its run read (path, size, SHA-256)."""
     from ..engine.environment import describe_blas
 
     table = Table(title="environment of the run that wrote it", show_edge=False, show_header=False)
@@ -264,6 +265,8 @@ def environment_table(env: dict) -> Table:
     rows = [("backprop", env.get("backprop")), ("python", env.get("python")), ("numpy", env.get("numpy")),
             ("BLAS", describe_blas(env.get("blas"))), ("platform", env.get("platform")),
             ("command", env.get("command")), ("seed", env.get("seed"))]
+    rows += [(f.get("key"), f"{f.get('path')} ({f.get('size')} bytes) sha256 {f.get('sha256')}")
+             for f in data_files or [] if isinstance(f, dict)]
     for name, value in rows:
         table.add_row(name, escape("-" if value is None else str(value)))
     return table

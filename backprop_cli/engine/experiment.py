@@ -177,14 +177,17 @@ def prepare(path: str | Path, overrides=()) -> tuple[Config, Data, Sequential, C
     return restored.config, data, restored.model, restored.criterion
 
 
-def summarize(path: str | Path, overrides=()) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
+def summarize(path: str | Path, overrides=()) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int, dict | None]:
     """The model of a config or a checkpoint (detected by content) as rows ``(index, layer, per-sample
-    output shape, parameters)``, the input first, and the total parameter count."""
+    output shape, parameters)``, the input first, the total parameter count, and for a checkpoint what
+    it records of its run (``environment``, ``data_files``; None for a config)."""
     if is_checkpoint(path):
         restored = restore(path, overrides)
-        return model_rows(restored.model, restored.input_shape)
+        meta = restored.checkpoint.meta
+        recorded = {key: meta.get(key) for key in ("environment", "data_files")}
+        return (*model_rows(restored.model, restored.input_shape), recorded)
     _, data, model, _ = prepare(path, overrides)
-    return model_rows(model, data.input_shape)
+    return (*model_rows(model, data.input_shape), None)
 
 
 def model_rows(model: Sequential, input_shape: tuple[int, ...]) -> tuple[list[tuple[str, str, tuple[int, ...], int]], int]:
@@ -443,7 +446,7 @@ def score(restored: Restored, dataset: Dataset) -> dict:
     meta = restored.checkpoint.meta
     result = {"data": dataset.source, "samples": len(x), "epoch": meta["epoch"],
               "weights": {key: meta.get(key) for key in ("epoch", "best_epoch", "best_metric", "monitor", "mode")},
-              "environment": meta.get("environment"),
+              "environment": meta.get("environment"), "data_files": meta.get("data_files"),
               "metrics": {"loss": loss, **report.metrics}}
     if report.per_class is not None:
         names = restored.classes if restored.task == "classification" else ["0", "1"]
