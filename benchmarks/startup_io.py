@@ -7,9 +7,7 @@
   PATH; ``python -m backprop_cli`` from a clone that is not installed), median of repeats. Bare
   ``python -c pass`` is shown beside it: the interpreter's own share. A shell-completion query (what
   a TAB after ``backprop tr`` runs) is timed the same way.
-* Checkpoints: one ``last.npz`` write (atomic: temporary file, fsync, rename) of the shipped digits
-  MLP (``configs/digits_mlp.yaml``), against one of its epochs: what ``training.checkpoint_every: 1``
-  costs per epoch.
+* (What checkpoints cost an epoch is ``checkpoints.py``'s, measured in the training loop.)
 * IDX: 60,000 synthetic 28x28 images and their labels written with ``backprop_cli.data.write_idx``
   (raw, and gzip), read back with ``backprop_cli.data.load_idx``; median of repeats. Raw images stay
   on disk (read batch by batch while training), so their load is the header check and the labels.
@@ -50,27 +48,6 @@ def help_command() -> tuple[list[str], str]:
     if exe:
         return [exe, "--help"], f"`{exe} --help`"
     return [sys.executable, "-m", "backprop_cli", "--help"], "`python -m backprop_cli --help` (not installed)"
-
-
-def checkpoint_cost(folder: Path, repeats: int) -> tuple[list[float], list[float], int]:
-    """Seconds of one epoch of the shipped digits MLP and of one ``last.npz`` write (interleaved), and its size."""
-    from backprop_cli.engine.run import open_run
-
-    run = open_run(ROOT / "configs" / "digits_mlp.yaml", ["training.epochs=1"], out=folder / "ckpt", force=True)
-    data, trainer = run.data, run.trainer          # open_run made the run directory and holds its lock
-    try:
-        trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=1)      # warm-up
-        epochs, writes = [], []
-        for i in range(repeats):
-            start = time.perf_counter()
-            trainer.fit(data.train.x, data.train.y, data.val.x, data.val.y, epochs=i + 2)
-            epochs.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            path = run.directory.save(trainer, "last.npz")
-            writes.append(time.perf_counter() - start)
-    finally:
-        run.directory.unlock()
-    return epochs, writes, path.stat().st_size
 
 
 def write_idx_files(folder: Path, n: int) -> dict[str, tuple[Path, Path]]:
@@ -150,9 +127,6 @@ def main() -> None:
         config = folder / "mlp.yaml"
         config.write_text(CLI_CONFIG.format(images=files["raw"][0].name, labels=files["raw"][1].name))
         cli = peak_rss(help_cmd[:-1] + ["train", str(config), "--quiet", "--out", str(folder / "run")], env=env)
-        epochs, writes, ckpt_bytes = checkpoint_cost(folder, repeats)
-    share = median([w / e for w, e in zip(writes, epochs)])
-    rows.append(Row(f"checkpoint write, digits MLP ({ckpt_bytes / 1000:.0f} kB), per epoch", f"{share:.1%}"))
     target = f"<= {budget / MB:.0f} MB"
     rows.append(Row("peak memory, MLP epoch (engine)", f"{engine / MB:.0f} MB", target, engine <= budget))
     rows.append(Row("peak memory, `backprop train` MLP from IDX", f"{cli / MB:.0f} MB", target, cli <= budget))
@@ -162,9 +136,6 @@ def main() -> None:
              f"`python -c pass` alone takes {median(bare):.3f} s; a completion query {min(completes):.3f}-"
              f"{max(completes):.3f} s (typer parses the options it completes with pydantic TypeAdapters, which "
              "imports pydantic; --help parses none)",
-             f"checkpoint: one last.npz write {1000 * median(writes):.1f} ms (median of {repeats}, "
-             f"{1000 * min(writes):.1f}-{1000 * max(writes):.1f}) against one digits MLP epoch of "
-             f"{1000 * median(epochs):.0f} ms: what training.checkpoint_every: 1 adds",
              f"IDX medians of {max(3, repeats // 2)} reads after one warm-up read (files in the page cache): "
              f"raw {min(raw):.3f}-{max(raw):.3f} s, gzip {min(gz):.3f}-{max(gz):.3f} s",
              f"memory budget: 2 x {dataset_bytes / MB:.0f} MB (the float32 dataset) + 150 MB = {budget / MB:.0f} MB "
