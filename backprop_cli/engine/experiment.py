@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..config.build import build_criterion, build_model, build_optimizer, build_schedule
-from .checkpoint import Checkpoint, atomic_write, check_weights, is_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, atomic_write, check_weights, is_checkpoint, load_checkpoint
 from .environment import environment as current_environment
 from ..config.data import guess_format
 from ..config.schema import DATA_FILES, Config, config_from_dict, load_config
@@ -267,11 +267,6 @@ def checkpoint_contents(path: str | Path, trainer: Trainer, config: Config, data
         meta["columns"], means = data.columns.state_dict()
         arrays.update({f"columns.{k}": v for k, v in means.items()})
     return meta, arrays
-
-
-def save(path: str | Path, trainer: Trainer, config: Config, data: Data, environment: dict | None = None) -> None:
-    """Write :func:`checkpoint_contents` to ``path`` (atomically)."""
-    save_checkpoint(path, *checkpoint_contents(path, trainer, config, data, environment))
 
 
 @dataclass
