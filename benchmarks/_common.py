@@ -9,10 +9,8 @@ the package or its tests; PyTorch is optional and only ever a contender.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import gc
-import glob
 import os
 import platform
 import statistics
@@ -73,21 +71,10 @@ def load_header(n: int) -> str:
 
 # --------------------------------------------------------------------------- threads and torch
 def blas_threads() -> int:
-    """How many threads numpy's BLAS uses (OpenBLAS asked directly; else the usual variables; else cores)."""
-    libdir = Path(np.__file__).parent.parent / "numpy.libs"
-    for lib in glob.glob(str(libdir / "*openblas*")):
-        try:
-            handle = ctypes.CDLL(lib)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                     "openblas_get_num_threads"):
-            if hasattr(handle, name):
-                return int(getattr(handle, name)())
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return os.cpu_count() or 1
+    """How many threads numpy's BLAS uses (as the library reports it, ``engine.threads``; else the cores)."""
+    from backprop_cli.engine.threads import blas_thread_count, usable_cpus
+
+    return blas_thread_count() or len(usable_cpus())
 
 
 def import_torch(threads: int, skip: bool = False):
@@ -236,7 +223,9 @@ def with_threads(config: dict, threads) -> dict:
 def thread_contenders(config: dict, x, y) -> dict:
     """backprop's epoch on ``(x, y)`` with ``training.threads`` auto, 1 and every core: does ``auto``
     choose as well as the better fixed setting, quiet and under load?"""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from backprop_cli.engine.threads import usable_cpus
+
+    cores = len(usable_cpus())
     settings = {"threads auto": "auto", "threads 1": 1, **({f"threads {cores}": cores} if cores > 1 else {})}
     return {name: backprop_contender(with_threads(config, value), x, y) for name, value in settings.items()}
 
